@@ -1,0 +1,137 @@
+//! Clients: the state a connection keeps for itself ([`Client`]) and the part other
+//! connections may see (`CLIENT LIST`, `CLIENT KILL`) through the registry ([`ClientInfo`]).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+
+/// What other connections may read or do to a client.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub local_addr: SocketAddr,
+    pub created: Instant,
+    /// The selected database, mirrored for `CLIENT LIST`.
+    pub db: AtomicUsize,
+    /// Milliseconds since `created` of the last command, for `idle=`.
+    pub last_active_ms: AtomicU64,
+    pub meta: Mutex<ClientMeta>,
+    /// Set by `CLIENT KILL`; the connection closes when woken.
+    pub killed: AtomicBool,
+    pub kill: Notify,
+}
+
+/// Text fields of a client, changed rarely.
+#[derive(Default, Clone)]
+pub struct ClientMeta {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub last_command: &'static str,
+    pub resp: u8,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: SocketAddr, local_addr: SocketAddr) -> Self {
+        ClientInfo {
+            id,
+            addr,
+            local_addr,
+            created: Instant::now(),
+            db: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta {
+                resp: 2,
+                last_command: "NULL",
+                ..ClientMeta::default()
+            }),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+        }
+    }
+
+    /// Asks the connection to close.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    /// One line of `CLIENT LIST` / `CLIENT INFO`, with Redis's field names.
+    pub fn describe(&self) -> String {
+        let meta = self.meta.lock().clone();
+        let age = self.created.elapsed();
+        let idle_ms =
+            (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let text = |b: &Option<Bytes>| {
+            b.as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.local_addr,
+            text(&meta.name),
+            age.as_secs(),
+            idle_ms / 1000,
+            self.db.load(Ordering::Relaxed),
+            meta.last_command,
+            meta.resp,
+            text(&meta.lib_name),
+            text(&meta.lib_ver),
+        )
+    }
+}
+
+/// A connection's own state.
+pub struct Client {
+    pub info: Arc<ClientInfo>,
+    /// The selected database.
+    pub db: usize,
+    /// Replies in RESP3 (after `HELLO 3`).
+    pub resp3: bool,
+    pub authenticated: bool,
+    /// Close the connection once the current reply is written (`QUIT`).
+    pub close_after_reply: bool,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        Client {
+            info,
+            db: 0,
+            resp3: false,
+            authenticated,
+            close_after_reply: false,
+        }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.info.id
+    }
+
+    /// Records the command being run, for `CLIENT LIST`'s `cmd=` and `idle=`.
+    pub fn note_command(&self, name: &'static str) {
+        self.info.last_active_ms.store(
+            self.info.created.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        self.info.meta.lock().last_command = name;
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    pub fn set_resp3(&mut self, resp3: bool) {
+        self.resp3 = resp3;
+        self.info.meta.lock().resp = if resp3 { 3 } else { 2 };
+    }
+}

@@ -1,0 +1,511 @@
+//! String commands: `SET` and its options (the lock acquire), `GET`, the `INCR` family (fencing
+//! counters), `MSET`/`MGET` and the rest of the string surface locks use.
+
+use bytes::Bytes;
+
+use super::args::{self, is};
+use super::compare::{digest_of, parse_digest};
+use super::flags::*;
+use super::{CommandSpec, Ctx, Handler};
+use crate::db::{Shard, Value, NO_DEADLINE};
+use crate::errors::{self, CommandResult, Error};
+use crate::protocol::Reply;
+
+const STRING: &[&str] = &["write", "string", "slow"];
+const STRING_FAST: &[&str] = &["write", "string", "fast"];
+const READ_FAST: &[&str] = &["read", "string", "fast"];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec("set", -3, WRITE | DENYOOM, (1, 1, 1), STRING, set),
+    spec(
+        "setnx",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        STRING_FAST,
+        setnx,
+    ),
+    spec("setex", 4, WRITE | DENYOOM, (1, 1, 1), STRING, setex),
+    spec("psetex", 4, WRITE | DENYOOM, (1, 1, 1), STRING, psetex),
+    spec("get", 2, READONLY | FAST, (1, 1, 1), READ_FAST, get),
+    spec("getdel", 2, WRITE | FAST, (1, 1, 1), STRING_FAST, getdel),
+    spec("getex", -2, WRITE | FAST, (1, 1, 1), STRING_FAST, getex),
+    spec("mget", -2, READONLY | FAST, (1, -1, 1), READ_FAST, mget),
+    spec("mset", -3, WRITE | DENYOOM, (1, -1, 2), STRING, mset),
+    spec("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), STRING, msetnx),
+    spec(
+        "getrange",
+        4,
+        READONLY,
+        (1, 1, 1),
+        &["read", "string", "slow"],
+        getrange,
+    ),
+    spec("strlen", 2, READONLY | FAST, (1, 1, 1), READ_FAST, strlen),
+    spec(
+        "incr",
+        2,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        STRING_FAST,
+        incr,
+    ),
+    spec(
+        "decr",
+        2,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        STRING_FAST,
+        decr,
+    ),
+    spec(
+        "incrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        STRING_FAST,
+        incrby,
+    ),
+    spec(
+        "decrby",
+        3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        STRING_FAST,
+        decrby,
+    ),
+];
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    categories: &'static [&'static str],
+    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        categories,
+        handler: Handler::Sync(handler),
+    }
+}
+
+/// The string value of `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
+pub fn read_string<'s>(
+    shard: &'s mut Shard,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'s Bytes>, Error> {
+    match shard.get(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => match &entry.value {
+            Value::Str(bytes) => Ok(Some(bytes)),
+            #[allow(unreachable_patterns)]
+            _ => Err(errors::WRONGTYPE),
+        },
+    }
+}
+
+/// What `SET` does to the TTL.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Expiry {
+    /// Remove any TTL (plain `SET`).
+    Clear,
+    /// Keep the current TTL (`KEEPTTL`).
+    Keep,
+    /// A deadline in monotonic milliseconds.
+    At(u64),
+}
+
+/// The condition of a `SET`: `NX`, `XX`, or a compare (Redis 8.4).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    Always,
+    IfAbsent,
+    IfPresent,
+    IfEqual(Bytes),
+    IfNotEqual(Bytes),
+    IfDigestEqual(u64),
+    IfDigestNotEqual(u64),
+}
+
+impl Condition {
+    /// Whether the condition holds for the current value (`None`: key absent).
+    pub fn holds(&self, current: Option<&Bytes>) -> bool {
+        match (self, current) {
+            (Condition::Always, _) => true,
+            (Condition::IfAbsent, current) => current.is_none(),
+            (Condition::IfPresent, current) => current.is_some(),
+            (Condition::IfEqual(v), Some(c)) => c == v,
+            (Condition::IfNotEqual(v), Some(c)) => c != v,
+            (Condition::IfDigestEqual(d), Some(c)) => digest_of(c) == *d,
+            (Condition::IfDigestNotEqual(d), Some(c)) => digest_of(c) != *d,
+            (Condition::IfEqual(_) | Condition::IfDigestEqual(_), None) => false,
+            (Condition::IfNotEqual(_) | Condition::IfDigestNotEqual(_), None) => true,
+        }
+    }
+}
+
+/// `SET`'s options, parsed.
+#[derive(Debug, PartialEq)]
+pub struct SetOptions {
+    pub condition: Condition,
+    pub get: bool,
+    pub expiry: Expiry,
+}
+
+/// A TTL unit, for converting `EX`/`PX`/`EXAT`/`PXAT` arguments to a deadline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TtlUnit {
+    Seconds,
+    Millis,
+    UnixSeconds,
+    UnixMillis,
+}
+
+/// Converts an expire argument to a monotonic deadline, with Redis's checks: an integer,
+/// positive (`invalid expire time in '<cmd>' command` otherwise), no overflow. Absolute
+/// (`EXAT`/`PXAT`) times are converted from the wall clock now.
+pub fn deadline_from(ctx: &Ctx, arg: &[u8], unit: TtlUnit, command: &str) -> Result<u64, Error> {
+    let value = args::int(arg)?;
+    let invalid = || errors::invalid_expire(command);
+    if value <= 0 {
+        return Err(invalid());
+    }
+    let millis = match unit {
+        TtlUnit::Seconds | TtlUnit::UnixSeconds => value.checked_mul(1000).ok_or_else(invalid)?,
+        TtlUnit::Millis | TtlUnit::UnixMillis => value,
+    };
+    match unit {
+        TtlUnit::Seconds | TtlUnit::Millis => (ctx.now_ms as i64)
+            .checked_add(millis)
+            .map(|d| d as u64)
+            .ok_or_else(invalid),
+        TtlUnit::UnixSeconds | TtlUnit::UnixMillis => {
+            let from_now = millis - ctx.unix_ms() as i64;
+            Ok((ctx.now_ms as i64).saturating_add(from_now).max(0) as u64)
+        }
+    }
+}
+
+/// Parses `[NX|XX|IFEQ v|IFNE v|IFDEQ d|IFDNE d] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]` in any
+/// order; any second condition or second expiry is a syntax error, as in Redis.
+pub fn parse_set_options(ctx: &Ctx, options: &[Bytes]) -> Result<SetOptions, Error> {
+    let mut parsed = SetOptions {
+        condition: Condition::Always,
+        get: false,
+        expiry: Expiry::Clear,
+    };
+    let mut expiry_given = false;
+    let mut i = 0;
+    while i < options.len() {
+        let option = &options[i];
+        let next = options.get(i + 1);
+        let mut set_condition = |c: Condition| {
+            if parsed.condition != Condition::Always {
+                return Err(errors::SYNTAX);
+            }
+            parsed.condition = c;
+            Ok(())
+        };
+        if is(option, "NX") {
+            set_condition(Condition::IfAbsent)?;
+        } else if is(option, "XX") {
+            set_condition(Condition::IfPresent)?;
+        } else if is(option, "GET") {
+            parsed.get = true;
+        } else if is(option, "KEEPTTL") {
+            if expiry_given {
+                return Err(errors::SYNTAX);
+            }
+            expiry_given = true;
+            parsed.expiry = Expiry::Keep;
+        } else if let (Some(unit), Some(value)) = (ttl_unit(option), next) {
+            if expiry_given {
+                return Err(errors::SYNTAX);
+            }
+            expiry_given = true;
+            parsed.expiry = Expiry::At(deadline_from(ctx, value, unit, "set")?);
+            i += 1;
+        } else if let (Some(kind), Some(value)) = (compare_kind(option), next) {
+            set_condition(match kind {
+                "IFEQ" => Condition::IfEqual(value.clone()),
+                "IFNE" => Condition::IfNotEqual(value.clone()),
+                "IFDEQ" => Condition::IfDigestEqual(parse_digest(value)?),
+                _ => Condition::IfDigestNotEqual(parse_digest(value)?),
+            })?;
+            i += 1;
+        } else {
+            return Err(errors::SYNTAX);
+        }
+        i += 1;
+    }
+    Ok(parsed)
+}
+
+fn ttl_unit(option: &[u8]) -> Option<TtlUnit> {
+    [
+        ("EX", TtlUnit::Seconds),
+        ("PX", TtlUnit::Millis),
+        ("EXAT", TtlUnit::UnixSeconds),
+        ("PXAT", TtlUnit::UnixMillis),
+    ]
+    .into_iter()
+    .find(|(name, _)| is(option, name))
+    .map(|(_, unit)| unit)
+}
+
+fn compare_kind(option: &[u8]) -> Option<&'static str> {
+    ["IFEQ", "IFNE", "IFDEQ", "IFDNE"]
+        .into_iter()
+        .find(|name| is(option, name))
+}
+
+/// Stores a string under `key` if `condition` holds. Returns `(stored, previous value)`; the
+/// previous value is `WRONGTYPE` when it is not a string and `get` or a compare needs it.
+pub fn set_string(
+    shard: &mut Shard,
+    key: &[u8],
+    value: Bytes,
+    options: &SetOptions,
+    now_ms: u64,
+) -> Result<(bool, Option<Bytes>), Error> {
+    let needs_value = options.get
+        || !matches!(
+            options.condition,
+            Condition::Always | Condition::IfAbsent | Condition::IfPresent
+        );
+    let (present, previous, old_deadline) = match shard.get(key, now_ms) {
+        None => (false, None, NO_DEADLINE),
+        Some(entry) => match &entry.value {
+            Value::Str(bytes) => (true, Some(bytes.clone()), entry.deadline_ms()),
+            #[allow(unreachable_patterns)]
+            _ if needs_value => return Err(errors::WRONGTYPE),
+            #[allow(unreachable_patterns)]
+            _ => (true, None, entry.deadline_ms()),
+        },
+    };
+    let holds = match &options.condition {
+        Condition::IfAbsent => !present,
+        Condition::IfPresent => present,
+        other => other.holds(previous.as_ref()),
+    };
+    if !holds {
+        return Ok((false, previous));
+    }
+    let deadline = match options.expiry {
+        Expiry::Clear => NO_DEADLINE,
+        Expiry::Keep => old_deadline,
+        Expiry::At(deadline) => deadline,
+    };
+    if deadline <= now_ms {
+        // An absolute time already past: the key is set and at once expired, as in Redis.
+        shard.remove(key, now_ms);
+    } else {
+        shard.insert(key, Value::Str(value), deadline, now_ms);
+    }
+    Ok((true, previous))
+}
+
+fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let options = parse_set_options(ctx, &args[3..])?;
+    let now = ctx.now_ms;
+    let (stored, previous) = set_string(
+        ctx.shard(&args[1])?,
+        &args[1],
+        args[2].clone(),
+        &options,
+        now,
+    )?;
+    Ok(match (options.get, stored) {
+        (true, _) => Reply::bulk_or_nil(previous),
+        (false, true) => Reply::OK,
+        (false, false) => Reply::Nil,
+    })
+}
+
+fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let options = SetOptions {
+        condition: Condition::IfAbsent,
+        get: false,
+        expiry: Expiry::Clear,
+    };
+    let now = ctx.now_ms;
+    let (stored, _) = set_string(
+        ctx.shard(&args[1])?,
+        &args[1],
+        args[2].clone(),
+        &options,
+        now,
+    )?;
+    Ok(Reply::Integer(stored as i64))
+}
+
+fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    set_with_ttl(ctx, args, TtlUnit::Seconds, "setex")
+}
+
+fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    set_with_ttl(ctx, args, TtlUnit::Millis, "psetex")
+}
+
+fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> CommandResult {
+    let deadline = deadline_from(ctx, &args[2], unit, name)?;
+    let now = ctx.now_ms;
+    ctx.shard(&args[1])?
+        .insert(&args[1], Value::Str(args[3].clone()), deadline, now);
+    Ok(Reply::OK)
+}
+
+fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
+    Ok(Reply::bulk_or_nil(value.cloned()))
+}
+
+fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let shard = ctx.shard(&args[1])?;
+    let value = read_string(shard, &args[1], now)?.cloned();
+    if value.is_some() {
+        shard.remove(&args[1], now);
+    }
+    Ok(Reply::bulk_or_nil(value))
+}
+
+fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let options = &args[2..];
+    let expiry = match options {
+        [] => None,
+        [persist] if is(persist, "PERSIST") => Some(NO_DEADLINE),
+        [option, value] => match ttl_unit(option) {
+            Some(unit) => Some(deadline_from(ctx, value, unit, "getex")?),
+            None => return Err(errors::SYNTAX),
+        },
+        _ => return Err(errors::SYNTAX),
+    };
+    let now = ctx.now_ms;
+    let shard = ctx.shard(&args[1])?;
+    let value = read_string(shard, &args[1], now)?.cloned();
+    if let (Some(_), Some(deadline)) = (&value, expiry) {
+        shard.set_deadline(&args[1], deadline, now);
+    }
+    Ok(Reply::bulk_or_nil(value))
+}
+
+fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let mut values = Vec::with_capacity(args.len() - 1);
+    for key in &args[1..] {
+        // MGET answers nil for a key of another type rather than failing.
+        let value = read_string(ctx.shard(key)?, key, now)
+            .ok()
+            .flatten()
+            .cloned();
+        values.push(Reply::bulk_or_nil(value));
+    }
+    Ok(Reply::Array(values))
+}
+
+fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if args.len().is_multiple_of(2) {
+        return Err(errors::wrong_arity("mset"));
+    }
+    let now = ctx.now_ms;
+    for pair in args[1..].chunks(2) {
+        ctx.shard(&pair[0])?
+            .insert(&pair[0], Value::Str(pair[1].clone()), NO_DEADLINE, now);
+    }
+    Ok(Reply::OK)
+}
+
+fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if args.len().is_multiple_of(2) {
+        return Err(errors::wrong_arity("msetnx"));
+    }
+    let now = ctx.now_ms;
+    for pair in args[1..].chunks(2) {
+        if ctx.shard(&pair[0])?.contains(&pair[0], now) {
+            return Ok(Reply::Integer(0));
+        }
+    }
+    mset(ctx, args)?;
+    Ok(Reply::Integer(1))
+}
+
+fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let (start, end) = (args::int(&args[2])?, args::int(&args[3])?);
+    let now = ctx.now_ms;
+    let Some(value) = read_string(ctx.shard(&args[1])?, &args[1], now)? else {
+        return Ok(Reply::bulk(Bytes::new()));
+    };
+    let len = value.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Ok(Reply::bulk(Bytes::new()));
+    }
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
+    if start > end || start >= len {
+        return Ok(Reply::bulk(Bytes::new()));
+    }
+    Ok(Reply::Bulk(value.slice(start as usize..=end as usize)))
+}
+
+fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let len = read_string(ctx.shard(&args[1])?, &args[1], now)?.map_or(0, |v| v.len());
+    Ok(Reply::Integer(len as i64))
+}
+
+/// Adds `delta` to the integer stored at `key` (absent = 0), keeping its TTL.
+fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
+    let now = ctx.now_ms;
+    let shard = ctx.shard(key)?;
+    let current = match read_string(shard, key, now)? {
+        None => 0,
+        Some(bytes) => args::parse_i64(bytes).ok_or(errors::NOT_INTEGER)?,
+    };
+    let updated = current.checked_add(delta).ok_or(errors::OVERFLOW)?;
+    let mut digits = itoa::Buffer::new();
+    let text = Bytes::copy_from_slice(digits.format(updated).as_bytes());
+    match shard.get_mut(key, now) {
+        Some(entry) => entry.value = Value::Str(text),
+        None => {
+            shard.insert(key, Value::Str(text), NO_DEADLINE, now);
+        }
+    }
+    Ok(Reply::Integer(updated))
+}
+
+fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    add(ctx, &args[1], 1)
+}
+
+fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    add(ctx, &args[1], -1)
+}
+
+fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let delta = args::int(&args[2])?;
+    add(ctx, &args[1], delta)
+}
+
+fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let delta = args::int(&args[2])?;
+    if delta == i64::MIN {
+        return Err(Error::fixed("ERR decrement would overflow"));
+    }
+    add(ctx, &args[1], -delta)
+}

@@ -1,0 +1,71 @@
+//! Active expiry: a background task that removes keys whose deadline has passed, so memory is
+//! reclaimed without a client touching them. Lazy expiry on every access stays authoritative;
+//! this only reclaims.
+//!
+//! Each tick (`hz` times a second) walks the shards round-robin, removing due keys earliest
+//! first in batches, and stops when the tick's time budget (a quarter of the tick, as Redis) is
+//! spent. A shard is locked for one batch at a time, so clients wait at most one batch.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Keyspace;
+
+/// Keys removed per shard lock.
+const BATCH: usize = 64;
+
+/// Settings the expiry task reads on every tick, so `CONFIG SET hz` and
+/// `DEBUG SET-ACTIVE-EXPIRE` apply at once.
+pub struct ExpiryControl {
+    pub hz: AtomicU32,
+    pub enabled: AtomicBool,
+}
+
+impl ExpiryControl {
+    pub fn new(hz: u32) -> Self {
+        ExpiryControl {
+            hz: AtomicU32::new(hz.clamp(1, 500)),
+            enabled: AtomicBool::new(true),
+        }
+    }
+}
+
+/// One tick of active expiry over every shard; returns the number of keys removed.
+pub fn expire_cycle(keyspace: &Keyspace, budget: Duration) -> usize {
+    let started = Instant::now();
+    let mut removed = 0;
+    let mut busy = true;
+    while busy && started.elapsed() < budget {
+        busy = false;
+        for index in 0..keyspace.shard_count() {
+            let now = keyspace.now_ms();
+            let mut shard = keyspace.shard_mutex(index).lock();
+            let n = shard.expire_due(now, BATCH);
+            drop(shard);
+            removed += n;
+            busy |= n == BATCH;
+            if started.elapsed() >= budget {
+                break;
+            }
+        }
+    }
+    removed
+}
+
+/// Runs active expiry until the returned task is aborted.
+pub fn spawn(keyspace: Arc<Keyspace>, control: Arc<ExpiryControl>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let hz = control.hz.load(Ordering::Relaxed).clamp(1, 500);
+            let tick = Duration::from_millis(1000 / u64::from(hz));
+            tokio::time::sleep(tick).await;
+            if control.enabled.load(Ordering::Relaxed) {
+                let keyspace = keyspace.clone();
+                // Shard locks are synchronous: keep them off the async worker's hot path.
+                let _ =
+                    tokio::task::spawn_blocking(move || expire_cycle(&keyspace, tick / 4)).await;
+            }
+        }
+    })
+}

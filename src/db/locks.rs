@@ -1,0 +1,110 @@
+//! The lock order of the keyspace, enforced in one place.
+//!
+//! **The rule:** a thread holds shard mutexes only through a [`KeyLocks`] set, and takes them
+//! in ascending global shard index (database, then shard). A command locks the shards of all
+//! its keys up front, sorted, so two multi-key commands can never wait on each other in a
+//! cycle. A script locks the shards of its declared `KEYS` the same way and keeps them for its
+//! whole run, so its effects are atomic; when it touches a key it did not declare, a shard
+//! above every held one is simply locked (still ascending), and one below is only *tried*
+//! (`try_lock`, retried for a bounded time) because blocking there could close a cycle.
+//! Nothing ever awaits while a `KeyLocks` holds a shard.
+
+use std::time::Duration;
+
+use parking_lot::MutexGuard;
+
+use super::{Keyspace, Shard};
+use crate::errors::Error;
+
+/// How long an out-of-order shard is retried before the access fails.
+const OUT_OF_ORDER_PATIENCE: Duration = Duration::from_millis(500);
+
+/// Shards currently held by one command or script, sorted by global index.
+pub struct KeyLocks<'k> {
+    keyspace: &'k Keyspace,
+    held: Vec<(usize, MutexGuard<'k, Shard>)>,
+}
+
+impl<'k> KeyLocks<'k> {
+    pub fn new(keyspace: &'k Keyspace) -> Self {
+        KeyLocks {
+            keyspace,
+            held: Vec::new(),
+        }
+    }
+
+    pub fn keyspace(&self) -> &'k Keyspace {
+        self.keyspace
+    }
+
+    /// Locks the shards of `keys` in database `db`, in ascending order, on top of what is held.
+    /// Shards below the highest held one go through the out-of-order path.
+    pub fn lock_keys<'a>(
+        &mut self,
+        db: usize,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), Error> {
+        let mut indexes: Vec<usize> = keys
+            .into_iter()
+            .map(|key| self.keyspace.shard_index(db, key))
+            .collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        for index in indexes {
+            self.lock_index(index)?;
+        }
+        Ok(())
+    }
+
+    /// Locks every shard of every database: the whole keyspace, atomically (`FLUSHALL`, scripts
+    /// that declare no keys).
+    pub fn lock_all(&mut self) -> Result<(), Error> {
+        for index in 0..self.keyspace.shard_count() {
+            self.lock_index(index)?;
+        }
+        Ok(())
+    }
+
+    /// The shard holding `key` in `db`, locking it if needed.
+    pub fn shard(&mut self, db: usize, key: &[u8]) -> Result<&mut Shard, Error> {
+        let index = self.keyspace.shard_index(db, key);
+        self.shard_at(index)
+    }
+
+    /// The shard at a global index, locking it if needed.
+    pub fn shard_at(&mut self, index: usize) -> Result<&mut Shard, Error> {
+        let position = self.lock_index(index)?;
+        Ok(&mut self.held[position].1)
+    }
+
+    /// Releases every held shard.
+    pub fn release_all(&mut self) {
+        self.held.clear();
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Makes sure shard `index` is held; returns its position in `held`.
+    fn lock_index(&mut self, index: usize) -> Result<usize, Error> {
+        let position = match self.held.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(position) => return Ok(position),
+            Err(position) => position,
+        };
+        let mutex = self.keyspace.shard_mutex(index);
+        let guard = if position == self.held.len() {
+            // Above everything held: ascending order, safe to wait.
+            mutex.lock()
+        } else {
+            mutex.try_lock_for(OUT_OF_ORDER_PATIENCE).ok_or_else(|| {
+                Error::fixed(
+                    "ERR a script touched an undeclared key whose shard stayed busy; declare it in KEYS",
+                )
+            })?
+        };
+        self.held.insert(position, (index, guard));
+        Ok(position)
+    }
+}

@@ -1,0 +1,94 @@
+//! The keyspace: `databases` independent databases, each split into `shards` shards.
+//!
+//! A shard is a `parking_lot` mutex over a [`Shard`], not a tokio one, because no `.await`
+//! happens while it is held and the critical sections are tiny. Shards are taken only through a
+//! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
+
+pub mod entry;
+pub mod expiry;
+pub mod locks;
+pub mod shard;
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+pub use entry::{Entry, Value, NO_DEADLINE};
+pub use locks::KeyLocks;
+pub use shard::Shard;
+
+use crate::clock::SharedClock;
+
+/// All databases' shards, in one array: shard `s` of database `d` is at `d * shards_per_db + s`.
+/// That global index is the lock order.
+pub struct Keyspace {
+    shards: Box<[Mutex<Shard>]>,
+    shards_per_db: usize,
+    databases: usize,
+    hasher: hashbrown::DefaultHashBuilder,
+    pub clock: SharedClock,
+}
+
+/// A cheap-to-clone handle to the keyspace.
+pub type Db = Arc<Keyspace>;
+
+impl Keyspace {
+    /// `shards_per_db` is rounded up to a power of two.
+    pub fn new(databases: usize, shards_per_db: usize, clock: SharedClock) -> Keyspace {
+        let shards_per_db = shards_per_db.max(1).next_power_of_two();
+        let databases = databases.max(1);
+        Keyspace {
+            shards: (0..databases * shards_per_db)
+                .map(|_| Mutex::new(Shard::default()))
+                .collect(),
+            shards_per_db,
+            databases,
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            clock,
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    pub fn shards_per_db(&self) -> usize {
+        self.shards_per_db
+    }
+
+    /// The global index of the shard holding `key` in database `db`.
+    pub fn shard_index(&self, db: usize, key: &[u8]) -> usize {
+        let hash = self.hasher.hash_one(key) as usize;
+        db * self.shards_per_db + (hash & (self.shards_per_db - 1))
+    }
+
+    /// The global indexes of database `db`'s shards.
+    pub fn db_shards(&self, db: usize) -> std::ops::Range<usize> {
+        db * self.shards_per_db..(db + 1) * self.shards_per_db
+    }
+
+    pub(crate) fn shard_mutex(&self, index: usize) -> &Mutex<Shard> {
+        &self.shards[index]
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The current monotonic time in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Live keys and keys with a deadline in database `db`, for `INFO keyspace` and `DBSIZE`.
+    /// Takes the shards one at a time.
+    pub fn db_counts(&self, db: usize) -> (usize, usize) {
+        self.db_shards(db)
+            .map(|i| {
+                let shard = self.shards[i].lock();
+                (shard.len(), shard.volatile_len())
+            })
+            .fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+    }
+}

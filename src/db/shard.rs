@@ -1,0 +1,216 @@
+//! One shard of one database: a hash map of keys to entries, plus its expiry index.
+//!
+//! Every change to a key goes through a method here, so that the expiry index, and whatever
+//! else has to follow a key's changes, stays in step in one place.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use bytes::Bytes;
+use hashbrown::HashMap;
+
+use super::entry::{Entry, Value, NO_DEADLINE};
+
+/// A shard: keys, and a min-heap of `(deadline, key)` for the keys that have a deadline.
+///
+/// The heap is lazy: a key whose deadline changed or that was deleted leaves a stale item that
+/// is dropped when it surfaces (its deadline no longer matches the entry's). When stale items
+/// outnumber live ones the heap is rebuilt, so its size stays proportional to the keys with a
+/// TTL.
+#[derive(Default)]
+pub struct Shard {
+    map: HashMap<Bytes, Entry>,
+    expiry: BinaryHeap<Reverse<(u64, Bytes)>>,
+    /// Keys in `map` with a deadline.
+    volatile: usize,
+    /// Keys removed because their deadline passed, since start.
+    pub expired_count: u64,
+}
+
+impl Shard {
+    /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.get_mut(key, now_ms).map(|e| &*e)
+    }
+
+    /// The live entry of `key`, for changing its value in place. To change the deadline use
+    /// [`Shard::set_deadline`].
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        if self.map.get(key)?.is_expired(now_ms) {
+            self.expire(key);
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+
+    /// Whether `key` is live at `now_ms`.
+    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.get(key, now_ms).is_some()
+    }
+
+    /// Stores `value` under `key` with `deadline_ms` ([`NO_DEADLINE`] for none), replacing any
+    /// previous entry. Returns the previous live value.
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        deadline_ms: u64,
+        now_ms: u64,
+    ) -> Option<Value> {
+        let previous = self.remove(key, now_ms);
+        let key = Bytes::copy_from_slice(key);
+        if deadline_ms != NO_DEADLINE {
+            self.expiry.push(Reverse((deadline_ms, key.clone())));
+            self.volatile += 1;
+        }
+        self.map.insert(key, Entry { value, deadline_ms });
+        previous
+    }
+
+    /// Removes `key`; returns its value if it was live.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
+        let entry = self.map.remove(key)?;
+        if entry.has_deadline() {
+            self.volatile -= 1;
+            self.maybe_rebuild_expiry();
+        }
+        if entry.is_expired(now_ms) {
+            self.expired_count += 1;
+            return None;
+        }
+        Some(entry.value)
+    }
+
+    /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
+    /// is absent. A deadline at or before `now_ms` deletes the key, as Redis does.
+    pub fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
+        let Some(entry) = self.get_mut(key, now_ms) else {
+            return false;
+        };
+        let had = entry.has_deadline();
+        entry.deadline_ms = deadline_ms;
+        if deadline_ms <= now_ms {
+            self.remove(key, now_ms);
+            return true;
+        }
+        match (had, deadline_ms != NO_DEADLINE) {
+            (false, true) => self.volatile += 1,
+            (true, false) => self.volatile -= 1,
+            _ => {}
+        }
+        if deadline_ms != NO_DEADLINE {
+            let key = Bytes::copy_from_slice(key);
+            self.expiry.push(Reverse((deadline_ms, key)));
+        }
+        self.maybe_rebuild_expiry();
+        true
+    }
+
+    /// Removes an entry whose deadline has passed.
+    fn expire(&mut self, key: &[u8]) {
+        if let Some(entry) = self.map.remove(key) {
+            if entry.has_deadline() {
+                self.volatile -= 1;
+            }
+            self.expired_count += 1;
+        }
+    }
+
+    /// Removes up to `budget` keys whose deadline is at or before `now_ms`, earliest first.
+    /// Returns how many were removed.
+    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
+        let mut removed = 0;
+        while removed < budget {
+            let Some(Reverse((deadline, _))) = self.expiry.peek() else {
+                break;
+            };
+            if *deadline > now_ms {
+                break;
+            }
+            let Some(Reverse((deadline, key))) = self.expiry.pop() else {
+                break;
+            };
+            if self
+                .map
+                .get(&key)
+                .is_some_and(|e| e.deadline_ms == deadline)
+            {
+                self.expire(&key);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The earliest deadline in the index (possibly a stale one), for timers.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.expiry.peek().map(|Reverse((deadline, _))| *deadline)
+    }
+
+    fn maybe_rebuild_expiry(&mut self) {
+        if self.expiry.len() > 1024 && self.expiry.len() > 2 * self.volatile {
+            self.expiry = self
+                .map
+                .iter()
+                .filter(|(_, e)| e.has_deadline())
+                .map(|(k, e)| Reverse((e.deadline_ms, k.clone())))
+                .collect();
+        }
+    }
+
+    /// Number of keys stored, expired-but-not-yet-removed ones included.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a deadline.
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    /// Iterates over live keys and entries at `now_ms`.
+    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
+        self.map.iter().filter(move |(_, e)| !e.is_expired(now_ms))
+    }
+
+    /// Removes every key.
+    pub fn clear(&mut self) {
+        self.map = HashMap::new();
+        self.expiry = BinaryHeap::new();
+        self.volatile = 0;
+    }
+
+    /// Bytes used by keys and values, roughly, for `INFO memory`.
+    pub fn approximate_memory(&self) -> usize {
+        self.map
+            .iter()
+            .map(|(k, e)| k.len() + e.value.heap_size() + 64)
+            .sum::<usize>()
+            + self.expiry.len() * 40
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_and_active_expiry() {
+        let mut shard = Shard::default();
+        shard.insert(b"a", Value::Str(Bytes::from("1")), 100, 10);
+        shard.insert(b"b", Value::Str(Bytes::from("2")), NO_DEADLINE, 10);
+        assert!(shard.contains(b"a", 99));
+        assert!(!shard.contains(b"a", 100));
+        assert_eq!(shard.len(), 1);
+        shard.insert(b"c", Value::Str(Bytes::from("3")), 200, 10);
+        shard.set_deadline(b"c", 300, 10);
+        assert_eq!(shard.expire_due(250, 10), 0, "stale item skipped");
+        assert_eq!(shard.expire_due(300, 10), 1);
+        assert_eq!(shard.volatile_len(), 0);
+        assert!(shard.contains(b"b", 1_000_000));
+    }
+}

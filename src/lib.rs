@@ -1,0 +1,30 @@
+//! latchkey: a Redis-compatible lock server.
+//!
+//! A RESP2/RESP3 TCP server that speaks the commands distributed-lock libraries send, over a
+//! sharded, expiry-aware in-memory keyspace. It is a library as well as the `latchkey` binary,
+//! so tests can start a server in-process with [`Server`].
+//!
+//! # Layout
+//! - [`server`]: what connections share, the accept loop, graceful shutdown, embedding.
+//! - [`connection`]: one client's read–execute–write loop.
+//! - [`protocol`]: the incremental request parser and the RESP2/RESP3 reply encoder.
+//! - [`command`]: the command table and dispatcher; one module per command family.
+//! - [`db`]: the keyspace: shards, entries, the lock order, active expiry.
+//! - [`client`]: per-connection state and the client registry.
+//! - [`clock`]: monotonic time for deadlines, injectable for tests.
+//! - [`config`]: the command line and its `LATCHKEY_*` environment variables.
+//! - [`errors`]: Redis's error texts, in one place.
+
+pub mod client;
+pub mod clock;
+pub mod command;
+pub mod config;
+pub mod connection;
+pub mod db;
+pub mod errors;
+pub mod protocol;
+pub mod server;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
+pub use server::{BackgroundServer, Server, ServerHandle};

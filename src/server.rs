@@ -1,0 +1,249 @@
+//! The server: what all connections share ([`Shared`]), the accept loop, and the embedding API
+//! ([`Server`], [`ServerHandle`]).
+//!
+//! Shutdown is graceful: the listener stops accepting, each connection finishes the batch it is
+//! executing and writes its replies, then closes; [`ServerHandle::shutdown`] returns when every
+//! connection task has ended.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+
+use crate::client::ClientInfo;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::connection;
+use crate::db::expiry::{self, ExpiryControl};
+use crate::db::Keyspace;
+
+/// Counters for `INFO stats`.
+#[derive(Default)]
+pub struct Stats {
+    pub connections_received: AtomicU64,
+    pub commands_processed: AtomicU64,
+    pub rejected_connections: AtomicU64,
+}
+
+/// Everything the connections share. Reached through an `Arc` held by each connection.
+pub struct Shared {
+    pub keyspace: Arc<Keyspace>,
+    /// The settings; `CONFIG SET` changes the runtime-changeable ones.
+    pub config: RwLock<Config>,
+    pub clients: Mutex<HashMap<u64, Arc<ClientInfo>>>,
+    pub stats: Stats,
+    pub expiry: Arc<ExpiryControl>,
+    pub started: Instant,
+    /// The port the server listens on, for `INFO server`.
+    pub port: u16,
+    next_client_id: AtomicU64,
+    /// Flips to `true` when the server shuts down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether clients must AUTH before other commands.
+    pub fn requires_auth(&self) -> bool {
+        self.config.read().requirepass.is_some()
+    }
+}
+
+/// A server to start in-process: the Rust counterpart of running the binary in CI.
+///
+/// ```no_run
+/// # async fn demo() -> std::io::Result<()> {
+/// let server = latchkey::Server::new(latchkey::Config::default()).start().await?;
+/// let url = format!("redis://{}", server.local_addr());
+/// // … connect with any Redis client …
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    config: Config,
+    clock: SharedClock,
+}
+
+impl Server {
+    /// A server with `config`; `Config::default()` listens on `127.0.0.1:0`.
+    pub fn new(config: Config) -> Self {
+        Server {
+            config,
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
+
+    /// Uses `clock` for deadlines instead of the system clock (tests drive time with
+    /// [`crate::clock::ManualClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Binds the listener and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<ServerHandle> {
+        let listener = TcpListener::bind((self.config.bind.as_str(), self.config.port)).await?;
+        let local_addr = listener.local_addr()?;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
+        let shared = Arc::new(Shared {
+            keyspace: Arc::new(Keyspace::new(
+                self.config.databases,
+                self.config.shards_per_db(),
+                self.clock,
+            )),
+            config: RwLock::new(self.config),
+            clients: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+            expiry: expiry_control,
+            started: Instant::now(),
+            port: local_addr.port(),
+            next_client_id: AtomicU64::new(0),
+            shutdown: shutdown_rx,
+        });
+        let (done_tx, done_rx) = mpsc::channel::<()>(1);
+        let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));
+        let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
+        Ok(ServerHandle {
+            local_addr,
+            shared,
+            shutdown_tx,
+            done_rx,
+            accept,
+            expiry_task,
+        })
+    }
+
+    /// Starts the server on a runtime of its own, in a background thread: for synchronous
+    /// tests. The server stops when the returned handle is dropped.
+    pub fn start_background(self) -> io::Result<BackgroundServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let handle = runtime.block_on(self.start())?;
+        Ok(BackgroundServer {
+            local_addr: handle.local_addr,
+            handle: Some(handle),
+            runtime: Some(runtime),
+        })
+    }
+}
+
+/// A running server.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown_tx: watch::Sender<bool>,
+    done_rx: mpsc::Receiver<()>,
+    accept: tokio::task::JoinHandle<()>,
+    expiry_task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (with the port it got, for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The shared state, for tests that look inside.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Stops accepting, lets every connection finish its current batch and close, and returns
+    /// when all have ended (or after 10 seconds).
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        self.accept.abort();
+        let _ = self.accept.await;
+        self.expiry_task.abort();
+        // Every connection task holds a sender; recv returns None when all are gone.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.done_rx.recv()).await;
+    }
+}
+
+/// A server running on its own runtime; dropping it shuts the server down.
+pub struct BackgroundServer {
+    local_addr: SocketAddr,
+    handle: Option<ServerHandle>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl BackgroundServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `redis://host:port/`, for client libraries.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.local_addr)
+    }
+
+    pub fn shared(&self) -> &Arc<Shared> {
+        self.handle.as_ref().expect("running").shared()
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if let (Some(handle), Some(runtime)) = (self.handle.take(), self.runtime.take()) {
+            runtime.block_on(handle.shutdown());
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+    loop {
+        let (socket, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        shared
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = socket.set_nodelay(true);
+        let maxclients = shared.config.read().maxclients;
+        if shared.clients.lock().len() >= maxclients {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(reject(socket));
+            continue;
+        }
+        let local_addr = socket.local_addr().unwrap_or(addr);
+        let info = Arc::new(ClientInfo::new(shared.next_client_id(), addr, local_addr));
+        shared.clients.lock().insert(info.id, info.clone());
+        let shared = shared.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            connection::serve(shared.clone(), socket, info.clone()).await;
+            shared.clients.lock().remove(&info.id);
+            drop(done);
+        });
+    }
+}
+
+async fn reject(mut socket: TcpStream) {
+    let _ = socket
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
+}

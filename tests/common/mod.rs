@@ -1,0 +1,152 @@
+//! Shared helpers for the integration tests: an in-process server on an ephemeral port with a
+//! hand-driven clock, and a raw RESP client that sends bytes and returns exact reply bytes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use latchkey::{BackgroundServer, Config, ManualClock, Server};
+
+/// A server started in-process, with its clock.
+pub struct TestServer {
+    pub server: BackgroundServer,
+    pub clock: Arc<ManualClock>,
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.server.local_addr())
+    }
+
+    /// Moves the server's clock forward.
+    pub fn advance_ms(&self, ms: u64) {
+        self.clock.advance(ms);
+    }
+}
+
+/// Starts a server with default settings and a manual clock.
+pub fn start() -> TestServer {
+    start_with(|_| {})
+}
+
+/// Starts a server after `configure` adjusts the default settings.
+pub fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config::default();
+    config.port = 0;
+    config.bind = "127.0.0.1".into();
+    configure(&mut config);
+    let clock = ManualClock::new();
+    let server = Server::new(config)
+        .clock(clock.clone())
+        .start_background()
+        .expect("server starts");
+    TestServer { server, clock }
+}
+
+/// A client that speaks raw bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+    pending: Vec<u8>,
+}
+
+impl Raw {
+    pub fn connect(addr: std::net::SocketAddr) -> Raw {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.set_nodelay(true).unwrap();
+        Raw {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Reads exactly one complete reply and returns its bytes.
+    pub fn read_reply(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(len) = frame_len(&self.pending) {
+                return self.pending.drain(..len).collect();
+            }
+            let mut chunk = [0u8; 65536];
+            let n = self.stream.read(&mut chunk).expect("read");
+            assert!(n > 0, "connection closed; pending {:?}", String::from_utf8_lossy(&self.pending));
+            self.pending.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Sends one command as a multibulk request and returns the reply bytes.
+    pub fn cmd(&mut self, args: &[&[u8]]) -> Vec<u8> {
+        self.send(&encode(args));
+        self.read_reply()
+    }
+
+    /// Sends a command given as space-separated words and returns the reply as text.
+    pub fn call(&mut self, line: &str) -> String {
+        let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
+        String::from_utf8_lossy(&self.cmd(&args)).into_owned()
+    }
+
+    /// Asserts the exact reply to a command given as space-separated words.
+    pub fn expect(&mut self, line: &str, reply: &str) {
+        assert_eq!(self.call(line), reply, "reply to {line:?}");
+    }
+
+    /// Whether the server has closed the connection (reads until EOF or timeout).
+    pub fn is_closed(&mut self) -> bool {
+        let mut chunk = [0u8; 1024];
+        matches!(self.stream.read(&mut chunk), Ok(0) | Err(_))
+    }
+}
+
+/// Encodes a request as a RESP multibulk.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The length of the first complete RESP2/RESP3 frame in `buf`, if complete.
+pub fn frame_len(buf: &[u8]) -> Option<usize> {
+    let line_end = buf.windows(2).position(|w| w == b"\r\n")?;
+    let header = std::str::from_utf8(&buf[1..line_end]).ok()?;
+    let after = line_end + 2;
+    match buf.first()? {
+        b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Some(after),
+        b'$' | b'=' | b'!' => {
+            let len: i64 = header.parse().ok()?;
+            if len < 0 {
+                return Some(after);
+            }
+            let end = after + len as usize + 2;
+            (buf.len() >= end).then_some(end)
+        }
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
+            let count: i64 = header.parse().ok()?;
+            if count < 0 {
+                return Some(after);
+            }
+            let items = if matches!(buf[0], b'%' | b'|') { 2 * count } else { count };
+            let mut at = after;
+            for _ in 0..items {
+                at += frame_len(&buf[at..])?;
+            }
+            Some(at)
+        }
+        _ => None,
+    }
+}
