@@ -77,8 +77,15 @@ impl<'k> KeyLocks<'k> {
         Ok(&mut self.held[position].1)
     }
 
-    /// Releases every held shard.
+    /// Serves the waiters of keys changed under the held shards, then releases them.
     pub fn release_all(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = self.keyspace.now_ms();
+        for (_, shard) in &mut self.held {
+            shard.serve_ready(now);
+        }
         self.held.clear();
     }
 
@@ -106,5 +113,11 @@ impl<'k> KeyLocks<'k> {
         };
         self.held.insert(position, (index, guard));
         Ok(position)
+    }
+}
+
+impl Drop for KeyLocks<'_> {
+    fn drop(&mut self) {
+        self.release_all();
     }
 }

@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 pub use entry::{Entry, Value, NO_DEADLINE};
 pub use locks::KeyLocks;
-pub use shard::Shard;
+pub use shard::{KeyWaiter, Shard};
 
 use crate::clock::SharedClock;
 

@@ -4,12 +4,27 @@
 //! else has to follow a key's changes, stays in step in one place.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::entry::{Entry, Value, NO_DEADLINE};
+
+/// Something waiting for a key to change: a `BLPOP` waiting for an element, a
+/// `LOCK.ACQUIRE … WAIT` waiting for the lock to be free.
+///
+/// Waiters queue per key, first come first served. After a command (or the expiry task) changes
+/// a key that has waiters, [`Shard::serve_ready`] offers the key to its waiters in order, under
+/// the shard lock, until one cannot be served. A served waiter hands its result to its client
+/// itself (through a channel it owns).
+pub trait KeyWaiter: Send {
+    /// Tries to serve this waiter from the current state of `key`; true when served (it leaves
+    /// the queue). It may change the key (pop an element, grant the lock).
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool;
+    /// Whether the waiting client has gone (timed out, disconnected): dropped unserved.
+    fn is_abandoned(&self) -> bool;
+}
 
 /// A shard: keys, and a min-heap of `(deadline, key)` for the keys that have a deadline.
 ///
@@ -25,6 +40,10 @@ pub struct Shard {
     volatile: usize,
     /// Keys removed because their deadline passed, since start.
     pub expired_count: u64,
+    /// Waiters per key, in arrival order.
+    waiters: hashbrown::HashMap<Bytes, VecDeque<Box<dyn KeyWaiter>>>,
+    /// Keys with waiters that changed since the waiters were last offered them.
+    ready: Vec<Bytes>,
 }
 
 impl Shard {
@@ -40,6 +59,7 @@ impl Shard {
             self.expire(key);
             return None;
         }
+        self.key_changed(key);
         self.map.get_mut(key)
     }
 
@@ -58,6 +78,7 @@ impl Shard {
         now_ms: u64,
     ) -> Option<Value> {
         let previous = self.remove(key, now_ms);
+        self.key_changed(key);
         let key = Bytes::copy_from_slice(key);
         if deadline_ms != NO_DEADLINE {
             self.expiry.push(Reverse((deadline_ms, key.clone())));
@@ -70,6 +91,7 @@ impl Shard {
     /// Removes `key`; returns its value if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
         let entry = self.map.remove(key)?;
+        self.key_changed(key);
         if entry.has_deadline() {
             self.volatile -= 1;
             self.maybe_rebuild_expiry();
@@ -113,6 +135,51 @@ impl Shard {
                 self.volatile -= 1;
             }
             self.expired_count += 1;
+            self.key_changed(key);
+        }
+    }
+
+    /// Called on every change to `key` (write, delete, expiry, TTL change): the one place where
+    /// whatever follows a key's changes hooks in. Queues the key for its waiters.
+    fn key_changed(&mut self, key: &[u8]) {
+        if !self.waiters.is_empty() && self.waiters.contains_key(key) {
+            self.ready.push(Bytes::copy_from_slice(key));
+        }
+    }
+
+    /// Queues `waiter` on `key`, dropping abandoned waiters of that key first. The waiter is
+    /// offered the key at once if it is ready now, so call this only after a direct attempt
+    /// failed.
+    pub fn add_waiter(&mut self, key: &[u8], waiter: Box<dyn KeyWaiter>) {
+        let queue = self.waiters.entry(Bytes::copy_from_slice(key)).or_default();
+        queue.retain(|w| !w.is_abandoned());
+        queue.push_back(waiter);
+    }
+
+    /// Number of live waiters on `key`.
+    pub fn waiter_count(&self, key: &[u8]) -> usize {
+        self.waiters
+            .get(key)
+            .map_or(0, |q| q.iter().filter(|w| !w.is_abandoned()).count())
+    }
+
+    /// Offers each changed key to its waiters, in arrival order, until one cannot be served.
+    /// Runs under the shard lock, at the end of every command and expiry batch.
+    pub fn serve_ready(&mut self, now_ms: u64) {
+        while let Some(key) = self.ready.pop() {
+            let Some(mut queue) = self.waiters.remove(&key) else {
+                continue;
+            };
+            while let Some(waiter) = queue.front_mut() {
+                if waiter.is_abandoned() || waiter.try_serve(self, &key, now_ms) {
+                    queue.pop_front();
+                } else {
+                    break;
+                }
+            }
+            if !queue.is_empty() {
+                self.waiters.insert(key, queue);
+            }
         }
     }
 
@@ -139,6 +206,7 @@ impl Shard {
                 removed += 1;
             }
         }
+        self.serve_ready(now_ms);
         removed
     }
 
@@ -179,6 +247,8 @@ impl Shard {
 
     /// Removes every key.
     pub fn clear(&mut self) {
+        let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();
+        self.ready.extend(keys);
         self.map = HashMap::new();
         self.expiry = BinaryHeap::new();
         self.volatile = 0;
@@ -212,5 +282,51 @@ mod tests {
         assert_eq!(shard.expire_due(300, 10), 1);
         assert_eq!(shard.volatile_len(), 0);
         assert!(shard.contains(b"b", 1_000_000));
+    }
+}
+
+#[cfg(test)]
+mod waiter_tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Takes the key once it is absent, recording its name in `log`.
+    struct TakeWhenFree {
+        name: &'static str,
+        log: Arc<Mutex<Vec<&'static str>>>,
+    }
+
+    impl KeyWaiter for TakeWhenFree {
+        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+            if shard.contains(key, now_ms) {
+                return false;
+            }
+            shard.insert(key, Value::Str(Bytes::from(self.name)), NO_DEADLINE, now_ms);
+            self.log.lock().unwrap().push(self.name);
+            true
+        }
+        fn is_abandoned(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn waiters_served_in_order_one_per_change() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut shard = Shard::default();
+        shard.insert(b"lock", Value::Str(Bytes::from("holder")), 50, 0);
+        for name in ["first", "second"] {
+            let waiter = TakeWhenFree { name, log: log.clone() };
+            shard.add_waiter(b"lock", Box::new(waiter));
+        }
+        shard.serve_ready(10);
+        assert!(log.lock().unwrap().is_empty());
+        shard.expire_due(50, 10);
+        assert_eq!(*log.lock().unwrap(), vec!["first"]);
+        shard.remove(b"lock", 60);
+        shard.serve_ready(60);
+        assert_eq!(*log.lock().unwrap(), vec!["first", "second"]);
+        assert_eq!(shard.waiter_count(b"lock"), 0);
     }
 }

@@ -37,9 +37,11 @@ pub fn start() -> TestServer {
 
 /// Starts a server after `configure` adjusts the default settings.
 pub fn start_with(configure: impl FnOnce(&mut Config)) -> TestServer {
-    let mut config = Config::default();
-    config.port = 0;
-    config.bind = "127.0.0.1".into();
+    let mut config = Config {
+        port: 0,
+        bind: "127.0.0.1".into(),
+        ..Config::default()
+    };
     configure(&mut config);
     let clock = ManualClock::new();
     let server = Server::new(config)
