@@ -38,6 +38,10 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_HZ", default_value_t = 10)]
     pub hz: u32,
 
+    /// Milliseconds a script may run before other clients get `BUSY` and `SCRIPT KILL` works.
+    #[arg(long, env = "LATCHKEY_LUA_TIME_LIMIT", default_value_t = 5000)]
+    pub lua_time_limit: u64,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,

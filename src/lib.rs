@@ -14,6 +14,7 @@
 //! - [`clock`]: monotonic time for deadlines, injectable for tests.
 //! - [`config`]: the command line and its `LATCHKEY_*` environment variables.
 //! - [`errors`]: Redis's error texts, in one place.
+//! - [`glob`]: Redis glob patterns (`KEYS`, `SCAN MATCH`, `PSUBSCRIBE`).
 
 pub mod client;
 pub mod clock;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod errors;
+pub mod glob;
 pub mod protocol;
 pub mod server;
 

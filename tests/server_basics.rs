@@ -14,7 +14,10 @@ fn ping_echo_and_unknown_command() {
         "FOO a b",
         "-ERR unknown command 'FOO', with args beginning with: 'a' 'b' \r\n",
     );
-    c.expect("GET", "-ERR wrong number of arguments for 'get' command\r\n");
+    c.expect(
+        "GET",
+        "-ERR wrong number of arguments for 'get' command\r\n",
+    );
 }
 
 #[test]
@@ -61,7 +64,10 @@ fn inline_commands_and_protocol_errors_close() {
     assert_eq!(c.read_reply(), b"+OK\r\n");
     assert_eq!(c.read_reply(), b"$3\r\na b\r\n");
     c.send(b"*1\r\n$-7\r\n");
-    assert_eq!(c.read_reply(), b"-ERR Protocol error: invalid bulk length\r\n");
+    assert_eq!(
+        c.read_reply(),
+        b"-ERR Protocol error: invalid bulk length\r\n"
+    );
     assert!(c.is_closed());
     // The server is still there for others.
     server.raw().expect("PING", "+PONG\r\n");

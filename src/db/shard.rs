@@ -317,7 +317,10 @@ mod waiter_tests {
         let mut shard = Shard::default();
         shard.insert(b"lock", Value::Str(Bytes::from("holder")), 50, 0);
         for name in ["first", "second"] {
-            let waiter = TakeWhenFree { name, log: log.clone() };
+            let waiter = TakeWhenFree {
+                name,
+                log: log.clone(),
+            };
             shard.add_waiter(b"lock", Box::new(waiter));
         }
         shard.serve_ready(10);

@@ -82,7 +82,11 @@ impl Raw {
             }
             let mut chunk = [0u8; 65536];
             let n = self.stream.read(&mut chunk).expect("read");
-            assert!(n > 0, "connection closed; pending {:?}", String::from_utf8_lossy(&self.pending));
+            assert!(
+                n > 0,
+                "connection closed; pending {:?}",
+                String::from_utf8_lossy(&self.pending)
+            );
             self.pending.extend_from_slice(&chunk[..n]);
         }
     }
@@ -142,7 +146,11 @@ pub fn frame_len(buf: &[u8]) -> Option<usize> {
             if count < 0 {
                 return Some(after);
             }
-            let items = if matches!(buf[0], b'%' | b'|') { 2 * count } else { count };
+            let items = if matches!(buf[0], b'%' | b'|') {
+                2 * count
+            } else {
+                count
+            };
             let mut at = after;
             for _ in 0..items {
                 at += frame_len(&buf[at..])?;
