@@ -654,3 +654,50 @@ fn a_redis_py_lock_holder_releasing_by_script_grants_the_waiter() {
     ]);
     assert_eq!(reply, b"$-1\r\n");
 }
+
+/// The README's Rust example, run: the `redis` crate over RESP2 and RESP3.
+#[test]
+fn the_redis_crate_example_from_the_readme() {
+    let server = common::start();
+    for protocol in ["resp2", "resp3"] {
+        let url = format!("{}?protocol={protocol}", server.url());
+        let client = redis::Client::open(url).expect("client");
+        let mut con = client.get_connection().expect("connect");
+        let key = format!("orders-{protocol}");
+        let token = "worker-7f3a";
+        // Take the lock for 30 s, waiting up to 5 s in line if it is held.
+        let fencing: Option<u64> = redis::cmd("LOCK.ACQUIRE")
+            .arg(&key)
+            .arg(token)
+            .arg("PX")
+            .arg(30_000)
+            .arg("WAIT")
+            .arg(5_000)
+            .query(&mut con)
+            .expect("acquire");
+        let fencing = fencing.expect("granted");
+        let info: std::collections::HashMap<String, redis::Value> = redis::cmd("LOCK.INFO")
+            .arg(&key)
+            .query(&mut con)
+            .expect("info");
+        assert_eq!(
+            info.get("fencing_token"),
+            Some(&redis::Value::Int(fencing as i64))
+        );
+        assert_eq!(info.get("hold_count"), Some(&redis::Value::Int(1)));
+        let busy: Option<u64> = redis::cmd("LOCK.ACQUIRE")
+            .arg(&key)
+            .arg("someone-else")
+            .arg("PX")
+            .arg(30_000)
+            .query(&mut con)
+            .expect("busy");
+        assert_eq!(busy, None);
+        let released: bool = redis::cmd("LOCK.RELEASE")
+            .arg(&key)
+            .arg(token)
+            .query(&mut con)
+            .expect("release");
+        assert!(released);
+    }
+}
