@@ -18,8 +18,11 @@
 //!   updates it), so `PEXPIRE` and `LOCK.EXTEND` move the wake-up.
 //!
 //! When the future is dropped (client disconnected, wait over) its guard closes the channel,
-//! takes back a grant that was sent but never received, and offers the key to the queue again
-//! so the next waiter learns it is first.
+//! takes back a grant that was sent but never handed to the connection, and offers the key to
+//! the queue again so the next waiter learns it is first. A received grant is held by the guard
+//! across one yield before it is returned, so a disconnect the connection notices in the same
+//! turn still takes it back. Only a grant whose reply has left for the client stays with it,
+//! for its lease.
 
 use std::future::pending;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -142,6 +145,8 @@ struct Queued {
     watch: Arc<HolderWatch>,
     /// `None` once settled (grant received, or wait given up).
     grant: Option<oneshot::Receiver<Grant>>,
+    /// A grant received but not yet handed to the connection.
+    received: Option<Grant>,
 }
 
 /// What woke a waiting client.
@@ -179,6 +184,7 @@ impl Queued {
                 wait,
                 watch,
                 grant: Some(receiver),
+                received: None,
             })),
         }
     }
@@ -199,7 +205,12 @@ impl Queued {
             match wake {
                 Wake::Granted(grant) => {
                     self.grant = None;
-                    return grant;
+                    self.received = grant;
+                    // Yield once with the grant held by the guard: if the connection sees the
+                    // client's disconnect in the same turn, it drops this future and the guard
+                    // passes the lock on instead of writing it to a dead socket.
+                    tokio::task::yield_now().await;
+                    return self.received.take();
                 }
                 Wake::GaveUp => return self.give_up(),
                 Wake::DeadlineMoved => {}
@@ -262,6 +273,10 @@ impl Queued {
 
 impl Drop for Queued {
     fn drop(&mut self) {
+        if let Some(grant) = self.received.take() {
+            self.leave_queue(Some(grant));
+            return;
+        }
         let Some(mut receiver) = self.grant.take() else {
             return;
         };
@@ -272,6 +287,8 @@ impl Drop for Queued {
 
 #[cfg(test)]
 mod tests {
+    use std::future::Future;
+
     use super::*;
     use crate::clock::ManualClock;
     use crate::locks::grant::release;
@@ -349,6 +366,25 @@ mod tests {
         assert_eq!(fixture.holder().as_deref(), Some(&b"c"[..]));
         let granted = fixture.park(&mut c).expect("c granted");
         assert_eq!(granted.unwrap().map(|g| g.fencing), Some(103));
+    }
+
+    #[test]
+    fn a_grant_received_in_the_turn_the_client_leaves_is_passed_on() {
+        let fixture = Fixture::new();
+        let mut holder = Box::pin(fixture.wait("a").run());
+        fixture.park(&mut holder);
+        let mut b = Box::pin(fixture.wait("b").run());
+        let mut c = Box::pin(fixture.wait("c").run());
+        assert!(fixture.park(&mut b).is_none());
+        assert!(fixture.park(&mut c).is_none());
+        fixture.with_shard(|shard, now| release(shard, b"k", b"a", now).unwrap());
+        // One poll: b receives its grant and yields before handing it over; then its
+        // connection drops it (the client's disconnect was seen in the same turn).
+        let _runtime = fixture.runtime.enter();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(b.as_mut().poll(&mut context).is_pending());
+        drop(b);
+        assert_eq!(fixture.holder().as_deref(), Some(&b"c"[..]));
     }
 
     #[test]
