@@ -217,7 +217,7 @@ fn waiters_are_granted_in_arrival_order() {
 
 #[test]
 fn no_two_holders_at_once_under_many_waiters() {
-    const CLIENTS: usize = 12;
+    const CLIENTS: usize = 16;
     const ROUNDS: usize = 20;
     let server = common::start();
     let addr = server.server.local_addr();
