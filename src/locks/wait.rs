@@ -205,18 +205,25 @@ impl Queued {
             match wake {
                 Wake::Granted(grant) => {
                     self.grant = None;
-                    self.received = grant;
-                    // Yield once with the grant held by the guard: if the connection sees the
-                    // client's disconnect in the same turn, it drops this future and the guard
-                    // passes the lock on instead of writing it to a dead socket.
-                    tokio::task::yield_now().await;
-                    return self.received.take();
+                    return self.hand_over(grant?).await;
                 }
-                Wake::GaveUp => return self.give_up(),
+                Wake::GaveUp => {
+                    let grant = self.give_up()?;
+                    return self.hand_over(grant).await;
+                }
                 Wake::DeadlineMoved => {}
                 Wake::HolderDue => self.offer(),
             }
         }
+    }
+
+    /// Returns a received grant after yielding once with it held by the guard: if the
+    /// connection sees the client's disconnect in the same turn, it drops this future and the
+    /// guard passes the lock on instead of writing it to a dead socket.
+    async fn hand_over(&mut self, grant: Grant) -> Option<Grant> {
+        self.received = Some(grant);
+        tokio::task::yield_now().await;
+        self.received.take()
     }
 
     /// Sleeps until the holder's deadline as last seen (forever if it has none).
