@@ -15,6 +15,7 @@
 //! - [`config`]: the command line and its `LATCHKEY_*` environment variables.
 //! - [`errors`]: Redis's error texts, in one place.
 //! - [`glob`]: Redis glob patterns (`KEYS`, `SCAN MATCH`, `PSUBSCRIBE`).
+//! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
 
 pub mod client;
 pub mod clock;
@@ -24,6 +25,7 @@ pub mod connection;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod locks;
 pub mod protocol;
 pub mod server;
 

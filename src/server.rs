@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::connection;
 use crate::db::expiry::{self, ExpiryControl};
 use crate::db::Keyspace;
+use crate::locks::FencingSequence;
 
 /// Counters for `INFO stats`.
 #[derive(Default)]
@@ -46,6 +47,8 @@ pub struct Shared {
     next_client_id: AtomicU64,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The fencing tokens `LOCK.ACQUIRE` hands out, seeded from the wall clock at start-up.
+    pub fencing: Arc<FencingSequence>,
 }
 
 impl Shared {
@@ -110,6 +113,7 @@ impl Server {
             port: local_addr.port(),
             next_client_id: AtomicU64::new(0),
             shutdown: shutdown_rx,
+            fencing: Arc::new(FencingSequence::from_wall_clock()),
         });
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));

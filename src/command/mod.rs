@@ -7,12 +7,13 @@
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
+//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`; `LOCK.*` in `locks.rs`.
 
 pub mod args;
 pub mod compare;
 pub mod connection;
 pub mod keys;
+pub mod locks;
 pub mod server;
 pub mod strings;
 
@@ -151,6 +152,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        locks::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -6,6 +6,7 @@
 
 pub mod entry;
 pub mod expiry;
+pub mod lock_meta;
 pub mod locks;
 pub mod shard;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 pub use entry::{Entry, Value, NO_DEADLINE};
+pub use lock_meta::LockMeta;
 pub use locks::KeyLocks;
 pub use shard::{KeyWaiter, Shard};
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::entry::{Entry, Value, NO_DEADLINE};
+use super::lock_meta::LockMeta;
 
 /// Something waiting for a key to change: a `BLPOP` waiting for an element, a
 /// `LOCK.ACQUIRE … WAIT` waiting for the lock to be free.
@@ -44,6 +45,9 @@ pub struct Shard {
     waiters: hashbrown::HashMap<Bytes, VecDeque<Box<dyn KeyWaiter>>>,
     /// Keys with waiters that changed since the waiters were last offered them.
     ready: Vec<Bytes>,
+    /// Lock metadata (fencing token, hold count), only for keys granted by `LOCK.ACQUIRE`, so
+    /// plain keys pay nothing but an emptiness check.
+    lock_meta: HashMap<Bytes, LockMeta>,
 }
 
 impl Shard {
@@ -77,12 +81,16 @@ impl Shard {
         deadline_ms: u64,
         now_ms: u64,
     ) -> Option<Value> {
+        let kept_meta = self.lock_meta_kept_by(key, &value, now_ms);
         let previous = self.remove(key, now_ms);
         self.key_changed(key);
         let key = Bytes::copy_from_slice(key);
         if deadline_ms != NO_DEADLINE {
             self.expiry.push(Reverse((deadline_ms, key.clone())));
             self.volatile += 1;
+        }
+        if let Some(meta) = kept_meta {
+            self.lock_meta.insert(key.clone(), meta);
         }
         self.map.insert(key, Entry { value, deadline_ms });
         previous
@@ -140,8 +148,15 @@ impl Shard {
     }
 
     /// Called on every change to `key` (write, delete, expiry, TTL change): the one place where
-    /// whatever follows a key's changes hooks in. Queues the key for its waiters.
+    /// whatever follows a key's changes hooks in. Drops the lock metadata of a key that is gone,
+    /// and queues the key for its waiters.
     fn key_changed(&mut self, key: &[u8]) {
+        if !self.lock_meta.is_empty()
+            && self.lock_meta.contains_key(key)
+            && !self.map.contains_key(key)
+        {
+            self.lock_meta.remove(key);
+        }
         if !self.waiters.is_empty() && self.waiters.contains_key(key) {
             self.ready.push(Bytes::copy_from_slice(key));
         }
@@ -252,6 +267,7 @@ impl Shard {
         self.map = HashMap::new();
         self.expiry = BinaryHeap::new();
         self.volatile = 0;
+        self.lock_meta = HashMap::new();
     }
 
     /// Bytes used by keys and values, roughly, for `INFO memory`.
@@ -261,7 +277,82 @@ impl Shard {
             .map(|(k, e)| k.len() + e.value.heap_size() + 64)
             .sum::<usize>()
             + self.expiry.len() * 40
+            + self.lock_meta.len() * 96
     }
+}
+
+/// Lock metadata beside keys (`LOCK.*`). Metadata belongs to one holding of a key: it is valid
+/// only while the key is live and still holds the token it was made for, and it is dropped when
+/// the key is deleted, expires or is overwritten with another value (see `key_changed` and
+/// `insert`).
+impl Shard {
+    /// The lock metadata of `key`, if the key is live and still holds the metadata's token.
+    pub fn lock_meta(&self, key: &[u8], now_ms: u64) -> Option<&LockMeta> {
+        let meta = self.lock_meta.get(key)?;
+        let entry = self.map.get(key)?;
+        (!entry.is_expired(now_ms) && holds_token(&entry.value, &meta.token)).then_some(meta)
+    }
+
+    /// Like [`Shard::lock_meta`], for changing the hold count; stale metadata (the key was
+    /// rewritten in place with another value) is dropped.
+    pub fn lock_meta_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut LockMeta> {
+        if self.lock_meta(key, now_ms).is_none() {
+            if !self.lock_meta.is_empty() {
+                self.lock_meta.remove(key);
+            }
+            return None;
+        }
+        self.lock_meta.get_mut(key)
+    }
+
+    /// Attaches lock metadata to the live key `key` (a grant just stored `meta.token` there).
+    pub fn set_lock_meta(&mut self, key: &[u8], meta: LockMeta) {
+        if self.map.contains_key(key) {
+            self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
+        }
+    }
+
+    /// Keys that carry lock metadata (possibly stale; check with [`Shard::lock_meta`]).
+    pub fn lock_meta_keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.lock_meta.keys()
+    }
+
+    /// Keys that have waiters (possibly only abandoned ones).
+    pub fn waited_keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.waiters.keys()
+    }
+
+    /// The deadline of the live key `key` ([`NO_DEADLINE`] for none), without touching it.
+    pub fn peek_deadline(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        let entry = self.map.get(key)?;
+        (!entry.is_expired(now_ms)).then_some(entry.deadline_ms)
+    }
+
+    /// Removes `key` if its deadline has passed, and queues it for its waiters either way: a
+    /// waiting client calls this when the holder's deadline comes (active expiry is too coarse
+    /// for a lock handoff) or when it leaves the queue (so the next waiter learns it is first).
+    pub fn offer_to_waiters(&mut self, key: &[u8], now_ms: u64) {
+        if self.map.get(key).is_some_and(|e| e.is_expired(now_ms)) {
+            self.expire(key);
+        } else {
+            self.key_changed(key);
+        }
+    }
+
+    /// The metadata to carry over when `key` is rewritten with `value`: only when the key is live
+    /// and keeps the same token (a lock extended with `SET key token XX PX ms` or `IFEQ`).
+    fn lock_meta_kept_by(&self, key: &[u8], value: &Value, now_ms: u64) -> Option<LockMeta> {
+        if self.lock_meta.is_empty() {
+            return None;
+        }
+        let meta = self.lock_meta(key, now_ms)?;
+        holds_token(value, &meta.token).then(|| meta.clone())
+    }
+}
+
+/// Whether `value` is the string `token`.
+fn holds_token(value: &Value, token: &[u8]) -> bool {
+    matches!(value, Value::Str(v) if v == token)
 }
 
 #[cfg(test)]
