@@ -23,6 +23,8 @@ use crate::config::Config;
 use crate::connection;
 use crate::db::expiry::{self, ExpiryControl};
 use crate::db::Keyspace;
+use crate::notify::Notifier;
+use crate::pubsub::PubSub;
 
 /// Counters for `INFO stats`.
 #[derive(Default)]
@@ -46,6 +48,10 @@ pub struct Shared {
     next_client_id: AtomicU64,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Pub/sub channels and patterns, and their subscribers.
+    pub pubsub: Arc<PubSub>,
+    /// Keyspace notification settings (`notify-keyspace-events`).
+    pub notify: Arc<Notifier>,
 }
 
 impl Shared {
@@ -96,6 +102,8 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
+        let pubsub = Arc::new(PubSub::default());
+        let notify = Arc::new(Notifier::new(pubsub.clone()));
         let shared = Arc::new(Shared {
             keyspace: Arc::new(Keyspace::new(
                 self.config.databases,
@@ -110,7 +118,10 @@ impl Server {
             port: local_addr.port(),
             next_client_id: AtomicU64::new(0),
             shutdown: shutdown_rx,
+            pubsub,
+            notify: notify.clone(),
         });
+        let _ = shared.keyspace.notifier.set(notify);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
