@@ -125,15 +125,16 @@ impl Shard {
     /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
     /// is absent. A deadline at or before `now_ms` deletes the key, as Redis does.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
+        if deadline_ms <= now_ms {
+            // A deletion, not an expiry: removed with its old deadline, so the count of keys
+            // with a TTL stays right and no `expired` event follows.
+            return self.remove(key, now_ms).is_some();
+        }
         let Some(entry) = self.get_mut(key, now_ms) else {
             return false;
         };
         let had = entry.has_deadline();
         entry.deadline_ms = deadline_ms;
-        if deadline_ms <= now_ms {
-            self.remove(key, now_ms);
-            return true;
-        }
         match (had, deadline_ms != NO_DEADLINE) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
@@ -346,6 +347,35 @@ mod tests {
         assert_eq!(shard.expire_due(300, 10), 1);
         assert_eq!(shard.volatile_len(), 0);
         assert!(shard.contains(b"b", 1_000_000));
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+
+    #[test]
+    fn watched_versions_follow_changes_not_reads() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), 100, 0);
+        let version = shard.watch(b"k");
+        shard.get(b"k", 10);
+        assert_eq!(shard.watch_version(b"k"), version, "a read is no change");
+        shard.get(b"k", 100);
+        assert_ne!(shard.watch_version(b"k"), version, "expiry is a change");
+        assert_eq!(shard.take_expired_keys(), vec![Bytes::from("k")]);
+        shard.unwatch(b"k");
+        assert_eq!(shard.watch_version(b"k"), 0);
+    }
+
+    #[test]
+    fn past_deadline_deletes_without_expiring() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), NO_DEADLINE, 0);
+        assert!(shard.set_deadline(b"k", 5, 10));
+        assert_eq!(shard.volatile_len(), 0);
+        assert!(!shard.has_expired_keys());
+        assert!(!shard.contains(b"k", 10));
     }
 }
 
