@@ -112,6 +112,8 @@ pub struct Client {
     pub multi: Option<Box<Transaction>>,
     /// Keys under `WATCH`, with the version each had when watched.
     pub watched: Vec<WatchedKey>,
+    /// `EXEC` is running this client's queued commands: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 impl Client {
@@ -126,6 +128,7 @@ impl Client {
             pushes: Vec::new(),
             multi: None,
             watched: Vec::new(),
+            in_exec: false,
         }
     }
 

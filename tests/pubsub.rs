@@ -272,3 +272,31 @@ fn subscriber_that_stops_reading_is_disconnected_at_the_output_limit() {
     };
     assert!(closed, "the slow subscriber's connection stays open");
 }
+
+#[test]
+fn redis_crate_subscriber_resp2_and_resp3() {
+    let server = common::start();
+    for protocol in ["", "?protocol=resp3"] {
+        let url = format!("{}{protocol}", server.url());
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut subscriber = client.get_connection().unwrap();
+        let mut publisher = client.get_connection().unwrap();
+        let mut pubsub = subscriber.as_pubsub();
+        pubsub.subscribe("lock:released").unwrap();
+        pubsub.psubscribe("lock:*").unwrap();
+        let receivers: i64 = redis::cmd("PUBLISH")
+            .arg("lock:released")
+            .arg("token-1")
+            .query(&mut publisher)
+            .unwrap();
+        assert_eq!(receivers, 2, "{protocol}");
+        let message = pubsub.get_message().unwrap();
+        assert_eq!(message.get_channel_name(), "lock:released");
+        assert_eq!(message.get_payload::<String>().unwrap(), "token-1");
+        let message = pubsub.get_message().unwrap();
+        assert_eq!(message.get_pattern::<String>().unwrap(), "lock:*");
+        assert_eq!(message.get_payload::<String>().unwrap(), "token-1");
+        pubsub.unsubscribe("lock:released").unwrap();
+        pubsub.punsubscribe("lock:*").unwrap();
+    }
+}

@@ -218,3 +218,44 @@ fn watch_released_when_client_disconnects() {
     b.expect("GET k", "+QUEUED\r\n");
     b.expect("EXEC", "*1\r\n$1\r\nv\r\n");
 }
+
+#[test]
+fn redis_crate_pipelines_and_optimistic_transactions() {
+    let server = common::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let (set, value): (String, String) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("lock")
+        .arg("tok")
+        .arg("PX")
+        .arg(30000)
+        .cmd("GET")
+        .arg("lock")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((set.as_str(), value.as_str()), ("OK", "tok"));
+    // The classic WATCH/MULTI/EXEC retry loop: one retry after a competing write.
+    let mut other = client.get_connection().unwrap();
+    let mut attempts = 0;
+    let (fence,): (i64,) = redis::transaction(&mut con, &["fence"], |con, pipe| {
+        attempts += 1;
+        let current: Option<i64> = redis::cmd("GET").arg("fence").query(con)?;
+        if attempts == 1 {
+            redis::cmd("SET")
+                .arg("fence")
+                .arg(100)
+                .query::<()>(&mut other)?;
+        }
+        pipe.cmd("SET")
+            .arg("fence")
+            .arg(current.unwrap_or(0) + 1)
+            .ignore()
+            .cmd("GET")
+            .arg("fence")
+            .query(con)
+    })
+    .unwrap();
+    assert_eq!((attempts, fence), (2, 101));
+}

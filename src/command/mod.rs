@@ -204,6 +204,12 @@ impl<'c, 'k> Ctx<'c, 'k> {
         self.locks.shard(db, key)
     }
 
+    /// Whether a blocking command may block: not inside a script, not inside `EXEC` (there it
+    /// replies at once, as if its timeout had passed).
+    pub fn may_block(&self) -> bool {
+        !self.in_script && !self.client.in_exec
+    }
+
     /// The wall-clock time of this command in Unix milliseconds.
     pub fn unix_ms(&self) -> u64 {
         let clock = &self.shared.keyspace.clock;

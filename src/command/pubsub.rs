@@ -229,7 +229,10 @@ fn pubsub(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let names = |kind: Kind, rest: &[Bytes]| match rest {
         [] => Ok(registry.active(kind, None)),
         [pattern] => Ok(registry.active(kind, Some(pattern))),
-        _ => Err(arity_error()),
+        _ => Err(Error::err(format_args!(
+            "unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            errors::printable(sub, 128)
+        ))),
     };
     let counts = |kind: Kind, rest: &[Bytes]| {
         let mut items = Vec::with_capacity(rest.len() * 2);
@@ -253,7 +256,10 @@ fn pubsub(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             return Err(arity_error());
         }
         Ok(Reply::Integer(registry.pattern_count() as i64))
-    } else if is(sub, "HELP") && rest.is_empty() {
+    } else if is(sub, "HELP") {
+        if !rest.is_empty() {
+            return Err(arity_error());
+        }
         Ok(Reply::Array(
             PUBSUB_HELP.iter().map(|line| Reply::simple(line)).collect(),
         ))

@@ -139,11 +139,13 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     if !intact {
         return Ok(Reply::NilArray);
     }
+    ctx.client.in_exec = true;
     let replies = transaction
         .queued
         .iter()
         .map(|args| super::execute_queued(ctx, args))
         .collect();
+    ctx.client.in_exec = false;
     Ok(Reply::Array(replies))
 }
 
