@@ -196,6 +196,14 @@ impl Shard {
         }
     }
 
+    /// Marks every watched key of this shard changed: for operations that replace a whole
+    /// database at once (`SWAPDB`), after which no `WATCH` on it can be trusted.
+    pub fn touch_all_watched(&mut self) {
+        for watched in self.watched.values_mut() {
+            watched.version += 1;
+        }
+    }
+
     /// Takes the keys removed by expiry since the last call (for `expired` notifications).
     pub fn take_expired_keys(&mut self) -> Vec<Bytes> {
         std::mem::take(&mut self.expired_keys)
