@@ -300,3 +300,48 @@ fn redis_crate_subscriber_resp2_and_resp3() {
         pubsub.punsubscribe("lock:*").unwrap();
     }
 }
+
+/// Scripts run `PUBLISH` through `execute_nested` while holding their shards: the message must
+/// reach subscribers like any other.
+#[test]
+fn publish_through_the_nested_path_scripts_use() {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use latchkey::client::{Client, ClientInfo};
+    use latchkey::command::{self, Ctx};
+    use latchkey::db::KeyLocks;
+    use latchkey::protocol::Reply;
+
+    let server = common::start();
+    let shared = server.server.shared().clone();
+    let mut sub = server.raw();
+    sub.expect(
+        "SUBSCRIBE unlocks",
+        &frame('*', &["subscribe", "unlocks", ":1"]),
+    );
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let mut client = Client::new(Arc::new(ClientInfo::new(u64::MAX, addr, addr)), true);
+    let mut locks = KeyLocks::new(&shared.keyspace);
+    locks.lock_keys(0, [&b"lock"[..]]).unwrap();
+    let mut ctx = Ctx {
+        shared: &shared,
+        client: &mut client,
+        locks: &mut locks,
+        now_ms: shared.keyspace.now_ms(),
+        in_script: true,
+    };
+    let args = [
+        Bytes::from("publish"),
+        Bytes::from("unlocks"),
+        Bytes::from("lock"),
+    ];
+    assert_eq!(command::execute_nested(&mut ctx, &args), Reply::Integer(1));
+    assert_eq!(latchkey::pubsub::publish(&shared, b"unlocks", b"direct"), 1);
+    drop(locks);
+    assert_eq!(sub.read_text(), frame('*', &["message", "unlocks", "lock"]));
+    assert_eq!(
+        sub.read_text(),
+        frame('*', &["message", "unlocks", "direct"])
+    );
+}
