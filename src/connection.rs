@@ -10,6 +10,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,6 +26,8 @@ use crate::server::Shared;
 const READ_CHUNK: usize = 16 * 1024;
 /// Stop executing pipelined requests and write once the pending replies exceed this.
 const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// How long the last write to a killed client may take.
+const FINAL_WRITE_PATIENCE: Duration = Duration::from_millis(100);
 
 /// Serves one connection until the client closes it, is killed, breaks the protocol, or the
 /// server shuts down; then forgets its subscriptions and watched keys.
@@ -155,6 +158,11 @@ async fn serve_client(
 async fn write_output(socket: &mut TcpStream, output: &[u8], info: &ClientInfo) -> bool {
     if output.is_empty() {
         return true;
+    }
+    if info.killed.load(Ordering::Relaxed) {
+        // Already killed: one last attempt, bounded in time (the reply to killing oneself).
+        let last = tokio::time::timeout(FINAL_WRITE_PATIENCE, socket.write_all(output)).await;
+        return matches!(last, Ok(Ok(())));
     }
     tokio::select! {
         written = socket.write_all(output) => written.is_ok(),

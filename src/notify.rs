@@ -183,9 +183,22 @@ impl Notifier {
 }
 
 /// Reports event `event` of `event_class` on `key` in the command's database. Cheap when
-/// notifications are off.
-pub fn key_event(ctx: &Ctx, event_class: u32, event: &str, key: &[u8]) {
-    ctx.shared.notify.event(event_class, event, key, ctx.db());
+/// notifications are off. Keys the command's shard expired on the way (a `SET` over a lapsed
+/// lock) are announced first, so `expired` comes before the event, as in Redis.
+pub fn key_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
+    let notifier = &ctx.shared.notify;
+    if notifier.flags() & event_class == 0 {
+        return;
+    }
+    let db = ctx.db();
+    if notifier.enabled(class::EXPIRED) {
+        if let Ok(shard) = ctx.locks.shard(db, key) {
+            if shard.has_expired_keys() {
+                notifier.expired(db, &shard.take_expired_keys());
+            }
+        }
+    }
+    notifier.event(event_class, event, key, db);
 }
 
 /// Sets `notify-keyspace-events` from its text form; an error (and no change) for a bad

@@ -146,4 +146,13 @@ fn lazy_expiry_publishes_expired() {
     sub.expect_silence(50);
     c.expect("GET lock", "$-1\r\n");
     expect_event(&mut sub, 0, "expired", "lock");
+    // A lock taken over after it lapsed: `expired` first, then `set`, as in Redis.
+    c.expect("SET lock tok-a PX 100", "+OK\r\n");
+    expect_event(&mut sub, 0, "set", "lock");
+    expect_event(&mut sub, 0, "expire", "lock");
+    server.advance_ms(100);
+    c.expect("SET lock tok-b", "+OK\r\n");
+    expect_event(&mut sub, 0, "expired", "lock");
+    expect_event(&mut sub, 0, "set", "lock");
+    sub.expect_silence(50);
 }

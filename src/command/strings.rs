@@ -354,7 +354,7 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// The keyspace notifications of a string stored by the `SET` family: `set`, then `expire`
 /// for a new TTL (`del` when that TTL had already passed).
-fn notify_set(ctx: &Ctx, key: &[u8], expiry: Expiry) {
+fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
     notify::key_event(ctx, class::STRING, "set", key);
     if let Expiry::At(deadline) = expiry {
         let event = if deadline > ctx.now_ms {
