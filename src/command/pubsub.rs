@@ -164,6 +164,11 @@ fn leave(ctx: &mut Ctx, kind: Kind, names: &[Bytes]) -> Vec<Reply> {
 pub fn reset(ctx: &mut Ctx) {
     if let Some(subscriptions) = ctx.client.subscriptions.take() {
         crate::pubsub::forget(&ctx.shared.pubsub, ctx.client.id(), &subscriptions);
+        // Messages that arrived before the reset are still delivered, ahead of its reply.
+        let mut messages = Vec::new();
+        subscriptions.mailbox.drain(&mut messages);
+        let pushes = messages.into_iter().map(|m| m.into_reply());
+        ctx.client.pushes.extend(pushes);
     }
 }
 
