@@ -16,6 +16,8 @@
 //! - [`errors`]: Redis's error texts, in one place.
 //! - [`glob`]: Redis glob patterns (`KEYS`, `SCAN MATCH`, `PSUBSCRIBE`).
 //! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
+//! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
+//! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 
 pub mod client;
 pub mod clock;
@@ -26,7 +28,9 @@ pub mod db;
 pub mod errors;
 pub mod glob;
 pub mod locks;
+pub mod notify;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -150,7 +150,7 @@ fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
     let key = &args[1];
     match acquire_in_turn(ctx.shard(key)?, key, &request, now, &shared.fencing)? {
         Acquired::Granted(grant) => return Ok(Outcome::Reply(fencing_reply(grant))),
-        Acquired::Busy { .. } if options.wait_ms == 0 || ctx.in_script => {
+        Acquired::Busy { .. } if options.wait_ms == 0 || !ctx.may_block() => {
             return Ok(Outcome::Reply(Reply::Nil));
         }
         Acquired::Busy { .. } => {}

@@ -48,12 +48,30 @@ pub struct Shard {
     /// Lock metadata (fencing token, hold count), only for keys granted by `LOCK.ACQUIRE`, so
     /// plain keys pay nothing but an emptiness check.
     lock_meta: HashMap<Bytes, LockMeta>,
+    /// Keys under `WATCH` by some client: a version bumped on every change, and the number of
+    /// watchers (the entry goes when the last one unwatches). Empty, and free, when nobody
+    /// watches.
+    watched: hashbrown::HashMap<Bytes, WatchedVersion>,
+    /// Keys removed by expiry since the holder of the shard last took them, for the `expired`
+    /// keyspace notification (published once the shard is released).
+    expired_keys: Vec<Bytes>,
+}
+
+/// The version of a watched key and how many clients watch it.
+#[derive(Default)]
+struct WatchedVersion {
+    version: u64,
+    watchers: u32,
 }
 
 impl Shard {
     /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.get_mut(key, now_ms).map(|e| &*e)
+        if self.map.get(key)?.is_expired(now_ms) {
+            self.expire(key);
+            return None;
+        }
+        self.map.get(key)
     }
 
     /// The live entry of `key`, for changing its value in place. To change the deadline use
@@ -98,7 +116,7 @@ impl Shard {
 
     /// Removes `key`; returns its value if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
-        let entry = self.map.remove(key)?;
+        let (owned_key, entry) = self.map.remove_entry(key)?;
         self.key_changed(key);
         if entry.has_deadline() {
             self.volatile -= 1;
@@ -106,6 +124,7 @@ impl Shard {
         }
         if entry.is_expired(now_ms) {
             self.expired_count += 1;
+            self.expired_keys.push(owned_key);
             return None;
         }
         Some(entry.value)
@@ -114,15 +133,16 @@ impl Shard {
     /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
     /// is absent. A deadline at or before `now_ms` deletes the key, as Redis does.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
+        if deadline_ms <= now_ms {
+            // A deletion, not an expiry: removed with its old deadline, so the count of keys
+            // with a TTL stays right and no `expired` event follows.
+            return self.remove(key, now_ms).is_some();
+        }
         let Some(entry) = self.get_mut(key, now_ms) else {
             return false;
         };
         let had = entry.has_deadline();
         entry.deadline_ms = deadline_ms;
-        if deadline_ms <= now_ms {
-            self.remove(key, now_ms);
-            return true;
-        }
         match (had, deadline_ms != NO_DEADLINE) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
@@ -138,12 +158,13 @@ impl Shard {
 
     /// Removes an entry whose deadline has passed.
     fn expire(&mut self, key: &[u8]) {
-        if let Some(entry) = self.map.remove(key) {
+        if let Some((key, entry)) = self.map.remove_entry(key) {
             if entry.has_deadline() {
                 self.volatile -= 1;
             }
             self.expired_count += 1;
-            self.key_changed(key);
+            self.key_changed(&key);
+            self.expired_keys.push(key);
         }
     }
 
@@ -160,6 +181,52 @@ impl Shard {
         if !self.waiters.is_empty() && self.waiters.contains_key(key) {
             self.ready.push(Bytes::copy_from_slice(key));
         }
+        if !self.watched.is_empty() {
+            if let Some(watched) = self.watched.get_mut(key) {
+                watched.version += 1;
+            }
+        }
+    }
+
+    /// Starts one client's `WATCH` of `key`; returns the key's current version. Expire the key
+    /// first (a lookup does) so a key already past its deadline is not counted as a change.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let watched = self.watched.entry(Bytes::copy_from_slice(key)).or_default();
+        watched.watchers += 1;
+        watched.version
+    }
+
+    /// The current version of a watched key (0 for a key nobody watches).
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    /// Ends one client's `WATCH` of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(watched) = self.watched.get_mut(key) {
+            watched.watchers = watched.watchers.saturating_sub(1);
+            if watched.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// Marks every watched key of this shard changed: for operations that replace a whole
+    /// database at once (`SWAPDB`), after which no `WATCH` on it can be trusted.
+    pub fn touch_all_watched(&mut self) {
+        for watched in self.watched.values_mut() {
+            watched.version += 1;
+        }
+    }
+
+    /// Takes the keys removed by expiry since the last call (for `expired` notifications).
+    pub fn take_expired_keys(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.expired_keys)
+    }
+
+    /// Whether keys expired since the last [`Shard::take_expired_keys`].
+    pub fn has_expired_keys(&self) -> bool {
+        !self.expired_keys.is_empty()
     }
 
     /// Queues `waiter` on `key`, dropping abandoned waiters of that key first. The waiter is
@@ -264,6 +331,12 @@ impl Shard {
     pub fn clear(&mut self) {
         let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();
         self.ready.extend(keys);
+        // A flush touches the watched keys it deletes (Redis: only those that existed).
+        for (key, watched) in self.watched.iter_mut() {
+            if self.map.contains_key(key) {
+                watched.version += 1;
+            }
+        }
         self.map = HashMap::new();
         self.expiry = BinaryHeap::new();
         self.volatile = 0;
@@ -373,6 +446,35 @@ mod tests {
         assert_eq!(shard.expire_due(300, 10), 1);
         assert_eq!(shard.volatile_len(), 0);
         assert!(shard.contains(b"b", 1_000_000));
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+
+    #[test]
+    fn watched_versions_follow_changes_not_reads() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), 100, 0);
+        let version = shard.watch(b"k");
+        shard.get(b"k", 10);
+        assert_eq!(shard.watch_version(b"k"), version, "a read is no change");
+        shard.get(b"k", 100);
+        assert_ne!(shard.watch_version(b"k"), version, "expiry is a change");
+        assert_eq!(shard.take_expired_keys(), vec![Bytes::from("k")]);
+        shard.unwatch(b"k");
+        assert_eq!(shard.watch_version(b"k"), 0);
+    }
+
+    #[test]
+    fn past_deadline_deletes_without_expiring() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), NO_DEADLINE, 0);
+        assert!(shard.set_deadline(b"k", 5, 10));
+        assert_eq!(shard.volatile_len(), 0);
+        assert!(!shard.has_expired_keys());
+        assert!(!shard.contains(b"k", 10));
     }
 }
 
