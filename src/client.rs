@@ -99,6 +99,8 @@ pub struct Client {
     pub authenticated: bool,
     /// Close the connection once the current reply is written (`QUIT`).
     pub close_after_reply: bool,
+    /// Where this connection's last `SCAN` call stopped (see `command::scan`).
+    pub scan_snapshot: Option<Box<crate::command::scan::ScanSnapshot>>,
 }
 
 impl Client {
@@ -109,6 +111,7 @@ impl Client {
             resp3: false,
             authenticated,
             close_after_reply: false,
+            scan_snapshot: None,
         }
     }
 

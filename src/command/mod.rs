@@ -13,6 +13,7 @@ pub mod args;
 pub mod compare;
 pub mod connection;
 pub mod keys;
+pub mod scan;
 pub mod server;
 pub mod strings;
 
@@ -149,6 +150,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         strings::COMMANDS,
         compare::COMMANDS,
         keys::COMMANDS,
+        scan::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
     ]
