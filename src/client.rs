@@ -34,6 +34,10 @@ pub struct ClientMeta {
     pub lib_ver: Option<Bytes>,
     pub last_command: &'static str,
     pub resp: u8,
+    /// `CLIENT NO-EVICT ON` (shown as flag `e`; latchkey never evicts clients).
+    pub no_evict: bool,
+    /// `CLIENT NO-TOUCH ON` (shown as flag `T`).
+    pub no_touch: bool,
 }
 
 impl ClientInfo {
@@ -72,8 +76,18 @@ impl ClientInfo {
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
+        let mut flags = String::new();
+        if meta.no_evict {
+            flags.push('e');
+        }
+        if meta.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
