@@ -65,12 +65,17 @@ impl ClientInfo {
         self.kill.notify_one();
     }
 
+    /// Milliseconds since the client's last command (or since it connected).
+    pub fn idle_ms(&self) -> u64 {
+        (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
+    }
+
     /// One line of `CLIENT LIST` / `CLIENT INFO`, with Redis's field names.
     pub fn describe(&self) -> String {
         let meta = self.meta.lock().clone();
         let age = self.created.elapsed();
-        let idle_ms =
-            (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let idle_ms = self.idle_ms();
         let text = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())

@@ -42,6 +42,22 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_LUA_TIME_LIMIT", default_value_t = 5000)]
     pub lua_time_limit: u64,
 
+    /// Close a client idle for this many seconds (0: never). Clients waiting in a blocking
+    /// command count as idle.
+    #[arg(long, env = "LATCHKEY_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Memory limit in bytes as `CONFIG GET maxmemory` reports it. Stored and reported only:
+    /// latchkey does not evict (its policy is `noeviction`).
+    #[arg(long, env = "LATCHKEY_MAXMEMORY", default_value_t = 0)]
+    pub maxmemory: u64,
+
+    /// Keyspace notification classes, in Redis's letters (`KEA`, `Ex`, …); empty: none.
+    /// Kept here in Redis's normalised form, where the notification code reads it.
+    #[arg(long, env = "LATCHKEY_NOTIFY_KEYSPACE_EVENTS", default_value = "",
+          value_parser = normalize_keyspace_events)]
+    pub notify_keyspace_events: String,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
@@ -61,5 +77,60 @@ impl Config {
     pub fn shards_per_db(&self) -> usize {
         self.shards
             .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+/// Event classes in the order Redis prints them; `A` stands for all of `g$lshzxetd`.
+const EVENT_CLASSES: &str = "g$lshzxetdn";
+const ALL_CLASSES: &str = "g$lshzxetd";
+
+/// Reads a `notify-keyspace-events` value as Redis does and returns it in Redis's normal form
+/// (`KEA` becomes `AKE`, `Exg` becomes `gxE`), or the error Redis gives for a bad letter.
+pub fn normalize_keyspace_events(value: &str) -> Result<String, String> {
+    let mut classes = String::new();
+    let (mut keyspace, mut keyevent, mut miss) = (false, false, false);
+    for c in value.chars() {
+        match c {
+            'A' => classes.push_str(ALL_CLASSES),
+            'K' => keyspace = true,
+            'E' => keyevent = true,
+            'm' => miss = true,
+            c if EVENT_CLASSES.contains(c) => classes.push(c),
+            _ => {
+                return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string());
+            }
+        }
+    }
+    let mut normal = String::new();
+    if ALL_CLASSES.chars().all(|c| classes.contains(c)) {
+        // Redis prints `A` alone even when `n` was given too.
+        normal.push('A');
+    } else {
+        normal.extend(EVENT_CLASSES.chars().filter(|&c| classes.contains(c)));
+    }
+    if keyspace {
+        normal.push('K');
+    }
+    if keyevent {
+        normal.push('E');
+    }
+    if miss {
+        normal.push('m');
+    }
+    Ok(normal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_events_normalised_like_redis() {
+        assert_eq!(normalize_keyspace_events("KEA").unwrap(), "AKE");
+        assert_eq!(normalize_keyspace_events("Exg").unwrap(), "gxE");
+        assert_eq!(normalize_keyspace_events("").unwrap(), "");
+        assert_eq!(normalize_keyspace_events("Kmn").unwrap(), "nKm");
+        assert_eq!(normalize_keyspace_events("AnE").unwrap(), "AE");
+        assert!(normalize_keyspace_events("q").is_err());
     }
 }

@@ -6,12 +6,16 @@
 //! work. `COMMAND`, `COMMAND INFO` and `COMMAND COUNT` are generated from the same table.
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
-//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
+//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `KEYS`,
+//! `SCAN` in `scan.rs`; `INFO`, `COMMAND`, `FLUSHALL` in `server.rs`; `CONFIG` in `config.rs`;
+//! `DEBUG` in `debug.rs`.
 
 pub mod args;
 pub mod compare;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod info;
 pub mod keys;
 pub mod scan;
 pub mod server;
@@ -153,6 +157,9 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         scan::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        config::COMMANDS,
+        info::COMMANDS,
+        debug::COMMANDS,
     ]
     .into_iter()
     .flatten()
