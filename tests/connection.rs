@@ -111,8 +111,9 @@ fn client_kill_forms() {
     killer.expect(&format!("CLIENT KILL ID {victim_id}"), ":1\r\n");
     assert!(victim.is_closed());
 
-    // The old form, by address.
+    // The old form, by address (the PING makes sure the server has registered it).
     let mut victim = server.raw();
+    victim.expect("PING", "+PONG\r\n");
     let addr = victim.stream.local_addr().unwrap().to_string();
     killer.expect(&format!("CLIENT KILL {addr}"), "+OK\r\n");
     assert!(victim.is_closed());
