@@ -263,9 +263,9 @@ fn object_subcommands() {
     c.expect("SET big 12345", "+OK\r\n");
     c.expect("SET s abc", "+OK\r\n");
     c.expect(&format!("SET long {}", "x".repeat(45)), "+OK\r\n");
-    c.expect("OBJECT ENCODING n", "+int\r\n");
-    c.expect("OBJECT ENCODING s", "+embstr\r\n");
-    c.expect("OBJECT ENCODING long", "+raw\r\n");
+    c.expect("OBJECT ENCODING n", "$3\r\nint\r\n");
+    c.expect("OBJECT ENCODING s", "$6\r\nembstr\r\n");
+    c.expect("OBJECT ENCODING long", "$3\r\nraw\r\n");
     c.expect("OBJECT ENCODING nope", "$-1\r\n");
     c.expect("OBJECT REFCOUNT n", ":2147483647\r\n");
     c.expect("OBJECT REFCOUNT big", ":1\r\n");
@@ -285,4 +285,19 @@ fn object_subcommands() {
     assert!(help.starts_with(
         "*15\r\n+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"
     ));
+}
+
+#[test]
+fn expire_in_the_past_deletes_a_persistent_key_and_keeps_counts() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("SET p v", "+OK\r\n");
+    c.expect("EXPIREAT p 1", ":1\r\n");
+    c.expect("EXISTS p", ":0\r\n");
+    c.expect("SET q v", "+OK\r\n");
+    c.expect("PEXPIRE q -1", ":1\r\n");
+    c.expect("SET r v EX 100", "+OK\r\n");
+    assert!(c
+        .call("INFO keyspace")
+        .contains("db0:keys=1,expires=1,avg_ttl=0\r\n"));
 }

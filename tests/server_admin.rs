@@ -251,7 +251,7 @@ fn command_introspection() {
         "COMMAND INFO get",
         &format!("*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n{get_categories}\r\n*0\r\n*0\r\n*0\r\n"),
     );
-    c.expect("COMMAND INFO nosuch", "*1\r\n*-1\r\n");
+    c.expect("COMMAND INFO nosuch", "*1\r\n$-1\r\n");
     c.expect("COMMAND GETKEYS SET a b", "*1\r\n$1\r\na\r\n");
     c.expect(
         "COMMAND GETKEYS MSET a 1 b 2",

@@ -542,7 +542,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         return Ok(Reply::Nil);
     };
     match sub.as_str() {
-        "ENCODING" => Ok(Reply::simple(encoding_of(&entry.value))),
+        "ENCODING" => Ok(Reply::bulk(encoding_of(&entry.value))),
         "REFCOUNT" => {
             let shared = string_integer(&entry.value)
                 .is_some_and(|n| (0..SHARED_INTEGERS).contains(&n));

@@ -210,7 +210,7 @@ fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         "info" => Ok(Reply::Array(
             args[2..]
                 .iter()
-                .map(|name| lookup(name).map_or(Reply::NilArray, command_entry))
+                .map(|name| lookup(name).map_or(Reply::Nil, command_entry))
                 .collect(),
         )),
         "docs" if args.len() == 2 => Ok(Reply::Map(all_commands().map(command_docs).collect())),

@@ -109,12 +109,13 @@ impl Shard {
         let Some(entry) = self.get_mut(key, now_ms) else {
             return false;
         };
-        let had = entry.has_deadline();
-        entry.deadline_ms = deadline_ms;
         if deadline_ms <= now_ms {
+            // Removed with its current deadline, so the volatile count stays right.
             self.remove(key, now_ms);
             return true;
         }
+        let had = entry.has_deadline();
+        entry.deadline_ms = deadline_ms;
         match (had, deadline_ms != NO_DEADLINE) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
