@@ -53,7 +53,8 @@ pub struct Config {
     pub maxmemory: u64,
 
     /// Keyspace notification classes, in Redis's letters (`KEA`, `Ex`, …); empty: none.
-    /// Kept here in Redis's normalised form, where the notification code reads it.
+    // Stored in Redis's normal form (`KEA` becomes `AKE`); whatever publishes keyspace
+    // notifications reads it from here, `CONFIG SET notify-keyspace-events` writes it.
     #[arg(long, env = "LATCHKEY_NOTIFY_KEYSPACE_EVENTS", default_value = "",
           value_parser = normalize_keyspace_events)]
     pub notify_keyspace_events: String,
