@@ -170,7 +170,11 @@ fn auth_and_hello_with_password() {
     let mut c = server.raw();
     c.expect("PING", "-NOAUTH Authentication required.\r\n");
     c.expect("CLIENT ID", "-NOAUTH Authentication required.\r\n");
-    c.expect("NOSUCH", "-NOAUTH Authentication required.\r\n");
+    // As Redis: an unknown command is reported before authentication is asked for.
+    c.expect(
+        "NOSUCH",
+        "-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+    );
     c.expect(
         "HELLO 3",
         "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n",

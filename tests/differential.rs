@@ -408,6 +408,44 @@ const SCRIPTS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Scripts run against both servers started with `--requirepass pw`, from a fresh,
+/// unauthenticated connection (no `FLUSHALL` first).
+const AUTH_SCRIPTS: &[(&str, &[&str])] = &[
+    (
+        "before and after AUTH",
+        &[
+            "PING",
+            "GET k",
+            "NOSUCHCOMMAND a",
+            "CLIENT ID",
+            "GET",
+            "CLIENT",
+            // (`HELLO 3` before AUTH: latchkey words its NOAUTH as Redis 7.2+, `HELLO <proto>
+            // AUTH …`, where 7.0 says `HELLO AUTH …`.)
+            "HELLO 3 AUTH default wrong",
+            "HELLO 3 AUTH someone pw",
+            "AUTH wrong",
+            "AUTH default wrong",
+            "AUTH someone pw",
+            "AUTH a b c",
+            "AUTH pw",
+            "PING",
+            "AUTH default pw",
+            "SET k v",
+            "GET k",
+            "RESET",
+            "GET k",
+            "AUTH pw",
+            "GET k",
+        ],
+    ),
+    // (A successful HELLO names the server's version, which differs by design.)
+    (
+        "AUTH then SETNAME",
+        &["AUTH default pw", "CLIENT SETNAME me", "CLIENT GETNAME"],
+    ),
+];
+
 /// Where `redis-server` is, if on `PATH`.
 fn find_redis_server() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -423,7 +461,7 @@ struct RedisServer {
 }
 
 impl RedisServer {
-    fn start(binary: &PathBuf) -> RedisServer {
+    fn start(binary: &PathBuf, extra: &[&str]) -> RedisServer {
         // Redis cannot pick its own port: take a free one from the OS.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -432,6 +470,7 @@ impl RedisServer {
         let child = Command::new(binary)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -470,13 +509,22 @@ fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
     items
 }
 
-/// Runs every script against both servers and returns the differences found.
-fn compare(redis: SocketAddr, latchkey: SocketAddr, resp3: bool) -> Vec<String> {
+/// Runs every script against both servers and returns the differences found. With `flush`,
+/// each script starts after `FLUSHALL`.
+fn compare(
+    scripts: &[(&str, &[&str])],
+    flush: bool,
+    redis: SocketAddr,
+    latchkey: SocketAddr,
+    resp3: bool,
+) -> Vec<String> {
     let mut differences = Vec::new();
-    for (name, lines) in SCRIPTS {
+    for (name, lines) in scripts {
         let mut clients = [common::Raw::connect(redis), common::Raw::connect(latchkey)];
         for client in &mut clients {
-            client.cmd(&[b"FLUSHALL"]);
+            if flush {
+                client.cmd(&[b"FLUSHALL"]);
+            }
             if resp3 {
                 // The HELLO replies differ (server name, version, id) by design.
                 client.cmd(&[b"HELLO", b"3"]);
@@ -514,12 +562,47 @@ fn latchkey_replies_like_redis() {
         eprintln!("differential test skipped: redis-server is not on PATH");
         return;
     };
-    let redis = RedisServer::start(&binary);
+    let redis = RedisServer::start(&binary, &[]);
     let latchkey = Server::new(Config::default())
         .start_background()
         .expect("latchkey starts");
-    let mut differences = compare(redis.addr, latchkey.local_addr(), false);
-    differences.extend(compare(redis.addr, latchkey.local_addr(), true));
+    let mut differences = compare(SCRIPTS, true, redis.addr, latchkey.local_addr(), false);
+    differences.extend(compare(
+        SCRIPTS,
+        true,
+        redis.addr,
+        latchkey.local_addr(),
+        true,
+    ));
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[test]
+fn latchkey_replies_like_redis_with_a_password() {
+    let Some(binary) = find_redis_server() else {
+        eprintln!("differential test skipped: redis-server is not on PATH");
+        return;
+    };
+    let redis = RedisServer::start(&binary, &["--requirepass", "pw"]);
+    let config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    let latchkey = Server::new(config)
+        .start_background()
+        .expect("latchkey starts");
+    let differences = compare(
+        AUTH_SCRIPTS,
+        false,
+        redis.addr,
+        latchkey.local_addr(),
+        false,
+    );
     assert!(
         differences.is_empty(),
         "{} replies differ:\n{}",

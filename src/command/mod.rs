@@ -258,19 +258,17 @@ pub fn execute_nested(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Lookup, arity and authentication: the checks every command passes first.
+/// Lookup, arity and authentication: the checks every command passes first, in Redis's order
+/// (an unknown command or a wrong argument count is reported even before `AUTH`).
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error> {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-        if !client.authenticated {
-            return Err(errors::NOAUTH);
-        }
         return Err(errors::unknown_command(args));
     };
-    if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        return Err(errors::NOAUTH);
-    }
     if !spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(spec.name));
+    }
+    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        return Err(errors::NOAUTH);
     }
     Ok(spec)
 }
