@@ -79,7 +79,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "memory",
         arity: -2,
         flags: READONLY,
-        keys: (0, 0, 0),
+        // `MEMORY USAGE key`: the key is the third argument.
+        keys: (2, 2, 1),
         categories: &["slow"],
         handler: Handler::Sync(memory),
     },
