@@ -96,3 +96,10 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect()
 }
+
+/// `ERR wrong number of arguments for '<cmd>|<sub>' command`: a subcommand's arity error.
+pub fn wrong_subcommand_arity(command: &str, sub: &str) -> Error {
+    Error::err(format_args!(
+        "wrong number of arguments for '{command}|{sub}' command"
+    ))
+}

@@ -40,17 +40,21 @@ fn main() -> std::process::ExitCode {
     })
 }
 
+/// Waits for SIGINT or SIGTERM and says which arrived (on stderr), so an unexpected stop is
+/// never silent.
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
+    let received = match signal(SignalKind::terminate()) {
         Ok(mut terminate) => {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = terminate.recv() => "SIGTERM",
             }
         }
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
         }
-    }
+    };
+    eprintln!("latchkey: received {received}, shutting down");
 }

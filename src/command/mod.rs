@@ -6,15 +6,21 @@
 //! work. `COMMAND`, `COMMAND INFO` and `COMMAND COUNT` are generated from the same table.
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
-//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`; `LOCK.*` in `locks.rs`.
+//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `KEYS`,
+//! `SCAN` in `scan.rs`; `INFO` in `info.rs`; `COMMAND`, `FLUSHALL` in `server.rs`; `CONFIG`
+//! in `config.rs`; `DEBUG` in `debug.rs`; `LOCK.*` in `locks.rs`; `SUBSCRIBE`, `PUBLISH` in
+//! `pubsub.rs`; `MULTI`, `EXEC`, `WATCH` in `transactions.rs`.
 
 pub mod args;
 pub mod compare;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod info;
 pub mod keys;
 pub mod locks;
 pub mod pubsub;
+pub mod scan;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -152,11 +158,15 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         strings::COMMANDS,
         compare::COMMANDS,
         keys::COMMANDS,
+        scan::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
         locks::COMMANDS,
         pubsub::COMMANDS,
         transactions::COMMANDS,
+        config::COMMANDS,
+        info::COMMANDS,
+        debug::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -287,19 +297,17 @@ pub fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Lookup, arity and authentication: the checks every command passes first.
+/// Lookup, arity and authentication: the checks every command passes first, in Redis's order
+/// (an unknown command or a wrong argument count is reported even before `AUTH`).
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error> {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-        if !client.authenticated {
-            return Err(errors::NOAUTH);
-        }
         return Err(errors::unknown_command(args));
     };
-    if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        return Err(errors::NOAUTH);
-    }
     if !spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(spec.name));
+    }
+    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        return Err(errors::NOAUTH);
     }
     Ok(spec)
 }
