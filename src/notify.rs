@@ -20,7 +20,6 @@ use bytes::Bytes;
 use crate::command::Ctx;
 use crate::errors::Error;
 use crate::pubsub::PubSub;
-use crate::server::Shared;
 
 /// Event classes and the two channel families, as bits (Redis's `NOTIFY_*`).
 pub mod class {
