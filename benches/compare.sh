@@ -9,13 +9,13 @@
 # results.txt (one line per workload, server and round), table.md (ratios latchkey/redis) and
 # chart.svg. A workload a server cannot run is recorded as `status=unsupported`.
 #
-# Settings (environment): ROUNDS (2), DURATION seconds per throughput/cycle/contention workload
+# Settings (environment): ROUNDS (3), DURATION seconds per throughput/cycle/contention workload
 # (4), LOCKS for the memory workload (1000000), IDLE connections (10000), OUT (benches/results),
 # LK_PORT / REDIS_PORT (17379 / 17380), BENCH_THREADS (generator threads; default every core).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-4}
 LOCKS=${LOCKS:-1000000}
 IDLE=${IDLE:-10000}
