@@ -2,14 +2,23 @@
 
 use bytes::Bytes;
 
+use super::dict::{Hash, Set};
+use super::list::List;
+use super::zset::ZSet;
+
 /// A deadline that never comes: the key has no TTL.
 pub const NO_DEADLINE: u64 = u64::MAX;
 
 /// A stored value. Each Redis type is one variant; commands of one type meeting another get
-/// `WRONGTYPE`.
+/// `WRONGTYPE`. The aggregates are never stored empty: the command that empties one deletes
+/// its key, as Redis does.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Bytes),
+    List(List),
+    Hash(Hash),
+    Set(Set),
+    ZSet(ZSet),
 }
 
 impl Value {
@@ -17,13 +26,22 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
-    /// Bytes this value holds, for memory accounting.
+    /// Bytes this value holds, for memory accounting. Constant time: the aggregates keep
+    /// their own byte counts as they change.
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(bytes) => bytes.len(),
+            Value::List(list) => list.heap_size(),
+            Value::Hash(hash) => hash.heap_size(),
+            Value::Set(set) => set.heap_size(),
+            Value::ZSet(zset) => zset.heap_size(),
         }
     }
 }

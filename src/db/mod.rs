@@ -4,10 +4,14 @@
 //! happens while it is held and the critical sections are tiny. Shards are taken only through a
 //! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
 
+pub mod dict;
 pub mod entry;
 pub mod expiry;
+pub mod list;
 pub mod locks;
+pub mod ranktree;
 pub mod shard;
+pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
