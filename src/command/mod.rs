@@ -9,12 +9,18 @@
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
 //! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
 
+pub mod aggregate;
 pub mod args;
 pub mod compare;
 pub mod connection;
+pub mod hashes;
 pub mod keys;
+pub mod list_waits;
+pub mod lists;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -151,6 +157,10 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
     ]
     .into_iter()
     .flatten()

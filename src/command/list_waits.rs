@@ -1,0 +1,271 @@
+//! Blocking list pops: `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`.
+//!
+//! When every key is empty the command queues a [`PopWaiter`] on each of its keys (the shard's
+//! FIFO waiter queues) and hands the connection a future that waits on a oneshot channel. The
+//! shard offers a changed key to its waiters under its lock, right after the command that
+//! changed it: the first waiter pops an element and sends it; the element never sits unowned
+//! in between, so waiters are served in arrival order. One channel sender, shared by the
+//! waiter's entries on all its keys, makes sure a client is served once. A waiter whose client
+//! left is skipped; an element sent to a client that leaves before taking it goes back to the
+//! list it came from (and from there to the next waiter).
+//!
+//! Timeouts are real time (tokio's timer), not the keyspace clock. Inside a script or a
+//! transaction nothing blocks: an empty list answers as an expired timeout would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::aggregate::modify;
+use super::lists::{move_element, parse_end};
+use super::{Ctx, Outcome};
+use crate::db::list::{End, List};
+use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
+use crate::errors::Error;
+use crate::protocol::Reply;
+
+/// What a served waiter receives: the key it was served from and the element.
+type Delivery = (Bytes, Bytes);
+/// The sender half, shared by a waiter's entries on all its keys; `None` once used.
+type Slot = Arc<Mutex<Option<oneshot::Sender<Delivery>>>>;
+
+/// A blocked pop queued on one key.
+struct PopWaiter {
+    slot: Slot,
+    from: End,
+}
+
+impl KeyWaiter for PopWaiter {
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+        let mut slot = self.slot.lock();
+        match slot.as_ref() {
+            None => return true,
+            Some(sender) if sender.is_closed() => {
+                *slot = None;
+                return true;
+            }
+            Some(_) => {}
+        }
+        // A key of another type leaves the waiter blocked, as in Redis.
+        let popped = modify(shard, key, now_ms, false, |list: &mut List| {
+            list.pop(self.from)
+        });
+        let Ok(Some(Some(item))) = popped else {
+            return false;
+        };
+        let Some(sender) = slot.take() else {
+            return true;
+        };
+        if let Err((_, item)) = sender.send((key.clone(), item)) {
+            // The client left between the check and the send: the element goes back, to be
+            // offered to the next waiter in the queue.
+            let _ = modify(shard, key, now_ms, true, |list: &mut List| {
+                list.push(self.from, item)
+            });
+        }
+        true
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.slot.lock().as_ref().is_none_or(|s| s.is_closed())
+    }
+}
+
+/// The receiving end of a blocked pop. If it is dropped while an element is in flight (the
+/// client disconnected just as it was served), the element is pushed back where it came from.
+struct Pending {
+    receiver: Option<oneshot::Receiver<Delivery>>,
+    keyspace: Arc<Keyspace>,
+    db: usize,
+    from: End,
+}
+
+impl Pending {
+    /// Waits for an element, for `timeout` (`None`: forever).
+    async fn wait(&mut self, timeout: Option<Duration>) -> Option<Delivery> {
+        let receiver = self.receiver.as_mut()?;
+        let delivered = match timeout {
+            None => receiver.await.ok(),
+            Some(limit) => match tokio::time::timeout(limit, &mut *receiver).await {
+                Ok(result) => result.ok(),
+                Err(_) => {
+                    // Closing first means nothing can be sent after the check below.
+                    receiver.close();
+                    receiver.try_recv().ok()
+                }
+            },
+        };
+        self.receiver = None;
+        delivered
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut receiver) = self.receiver.take() else {
+            return;
+        };
+        receiver.close();
+        if let Ok((key, item)) = receiver.try_recv() {
+            push_back(&self.keyspace, self.db, &key, self.from, item);
+        }
+    }
+}
+
+/// Returns an element to the `end` it was popped from. Runs outside any command, so it takes
+/// the shard itself; releasing it offers the element to the key's next waiter.
+fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, end: End, item: Bytes) {
+    let mut locks = KeyLocks::new(keyspace);
+    let now = keyspace.now_ms();
+    if let Ok(shard) = locks.shard(db, key) {
+        let _ = modify(shard, key, now, true, |list: &mut List| {
+            list.push(end, item)
+        });
+    }
+}
+
+/// A blocking timeout in seconds (decimals allowed, `0` = forever), with Redis's errors.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Error> {
+    let seconds = super::args::parse_f64(arg)
+        .ok_or(Error::fixed("ERR timeout is not a float or out of range"))?;
+    let ms = seconds * 1000.0;
+    // Redis converts to a signed 64-bit count of milliseconds: beyond it reads as negative.
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err(Error::fixed("ERR timeout is negative"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_millis(ms.ceil() as u64)))
+}
+
+/// Queues a pop waiter on each of `keys` and returns the receiving end.
+fn register(ctx: &mut Ctx, keys: &[Bytes], from: End) -> Result<Pending, Error> {
+    let (sender, receiver) = oneshot::channel();
+    let slot: Slot = Arc::new(Mutex::new(Some(sender)));
+    for key in keys {
+        let waiter = PopWaiter {
+            slot: slot.clone(),
+            from,
+        };
+        ctx.shard(key)?.add_waiter(key, Box::new(waiter));
+    }
+    Ok(Pending {
+        receiver: Some(receiver),
+        keyspace: ctx.shared.keyspace.clone(),
+        db: ctx.db(),
+        from,
+    })
+}
+
+/// `BLPOP`/`BRPOP key [key …] timeout`: `[key, element]` from the first non-empty key, or
+/// after blocking, or the null array on timeout.
+fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], from: End) -> Result<Outcome, Error> {
+    let (keys, timeout) = args[1..].split_at(args.len() - 2);
+    let timeout = parse_timeout(&timeout[0])?;
+    let now = ctx.now_ms;
+    for key in keys {
+        let shard = ctx.shard(key)?;
+        let popped = modify(shard, key, now, false, |list: &mut List| list.pop(from))?;
+        if let Some(Some(item)) = popped {
+            return Ok(Outcome::Reply(pair(key.clone(), item)));
+        }
+    }
+    if ctx.in_script {
+        return Ok(Outcome::Reply(Reply::NilArray));
+    }
+    let mut pending = register(ctx, keys, from)?;
+    Ok(Outcome::Block(Box::pin(async move {
+        match pending.wait(timeout).await {
+            Some((key, item)) => pair(key, item),
+            None => Reply::NilArray,
+        }
+    })))
+}
+
+fn pair(key: Bytes, item: Bytes) -> Reply {
+    Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(item)])
+}
+
+pub fn blpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, End::Left)
+}
+
+pub fn brpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, End::Right)
+}
+
+/// `BLMOVE`/`BRPOPLPUSH`: `LMOVE` at once when the source has an element; otherwise waits for
+/// one, then pushes it to the destination (back to the source, with `WRONGTYPE`, if the
+/// destination has meanwhile become another type).
+fn blocking_move(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    from: End,
+    to: End,
+    timeout: Option<Duration>,
+) -> Result<Outcome, Error> {
+    let (source, destination) = (args[1].clone(), args[2].clone());
+    if let Some(item) = move_element(ctx, &source, &destination, from, to)? {
+        return Ok(Outcome::Reply(Reply::Bulk(item)));
+    }
+    if ctx.in_script {
+        return Ok(Outcome::Reply(Reply::NilArray));
+    }
+    let mut pending = register(ctx, std::slice::from_ref(&source), from)?;
+    let (keyspace, db) = (ctx.shared.keyspace.clone(), ctx.db());
+    Ok(Outcome::Block(Box::pin(async move {
+        let Some((_, item)) = pending.wait(timeout).await else {
+            return Reply::NilArray;
+        };
+        finish_move(&keyspace, db, &source, &destination, from, to, item)
+    })))
+}
+
+/// Pushes a blocked `BLMOVE`'s element to its destination.
+fn finish_move(
+    keyspace: &Keyspace,
+    db: usize,
+    source: &Bytes,
+    destination: &Bytes,
+    from: End,
+    to: End,
+    item: Bytes,
+) -> Reply {
+    let mut locks = KeyLocks::new(keyspace);
+    let now = keyspace.now_ms();
+    let keys = [&source[..], &destination[..]];
+    if let Err(error) = locks.lock_keys(db, keys) {
+        return error.into();
+    }
+    let pushed = locks.shard(db, destination).and_then(|shard| {
+        modify(shard, destination, now, true, |list: &mut List| {
+            list.push(to, item.clone())
+        })
+    });
+    match pushed {
+        Ok(_) => Reply::Bulk(item),
+        Err(error) => {
+            if let Ok(shard) = locks.shard(db, source) {
+                let _ = modify(shard, source, now, true, |list: &mut List| {
+                    list.push(from, item)
+                });
+            }
+            error.into()
+        }
+    }
+}
+
+pub fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    let (from, to) = (parse_end(&args[3])?, parse_end(&args[4])?);
+    let timeout = parse_timeout(&args[5])?;
+    blocking_move(ctx, args, from, to, timeout)
+}
+
+pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    let timeout = parse_timeout(&args[3])?;
+    blocking_move(ctx, args, End::Right, End::Left, timeout)
+}
