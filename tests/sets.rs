@@ -263,3 +263,130 @@ fn spop_and_srandmember_pick_members() {
     assert!(c.call("SPOP s 5").starts_with("*2\r\n"));
     c.expect("EXISTS s", ":0\r\n");
 }
+
+/// Every type meets every other type's commands with WRONGTYPE, and TYPE names each one.
+#[test]
+fn wrongtype_across_all_types() {
+    let server = common::start();
+    let mut c = server.raw();
+    let wrong = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let types: [(&str, &str, &[&str]); 5] = [
+        (
+            "string",
+            "SET k v",
+            &[
+                "GET k",
+                "INCR k",
+                "STRLEN k",
+                "GETRANGE k 0 1",
+                "GETDEL k",
+                "SET k v GET",
+            ],
+        ),
+        (
+            "list",
+            "RPUSH k v",
+            &[
+                "LPUSH k v",
+                "LPOP k",
+                "LLEN k",
+                "LRANGE k 0 -1",
+                "LINDEX k 0",
+                "BLPOP k 0",
+            ],
+        ),
+        (
+            "hash",
+            "HSET k f v",
+            &[
+                "HSET k f v",
+                "HGET k f",
+                "HGETALL k",
+                "HINCRBY k f 1",
+                "HLEN k",
+                "HSCAN k 0",
+            ],
+        ),
+        (
+            "set",
+            "SADD k v",
+            &[
+                "SADD k v",
+                "SMEMBERS k",
+                "SISMEMBER k v",
+                "SCARD k",
+                "SPOP k",
+                "SSCAN k 0",
+            ],
+        ),
+        (
+            "zset",
+            "ZADD k 1 v",
+            &[
+                "ZADD k 1 v",
+                "ZSCORE k v",
+                "ZRANGE k 0 -1",
+                "ZCARD k",
+                "ZPOPMIN k",
+                "ZSCAN k 0",
+            ],
+        ),
+    ];
+    for (name, create, _) in &types {
+        c.expect("DEL k", ":0\r\n");
+        c.expect(
+            create,
+            if *name == "string" {
+                "+OK\r\n"
+            } else {
+                ":1\r\n"
+            },
+        );
+        c.expect("TYPE k", &format!("+{name}\r\n"));
+        for (other, _, commands) in &types {
+            if other == name {
+                continue;
+            }
+            for command in *commands {
+                c.expect(command, wrong);
+            }
+        }
+        c.expect("DEL k", ":1\r\n");
+    }
+    c.expect("TYPE k", "+none\r\n");
+    // Commands over several keys check every key's type.
+    c.expect("SADD s a", ":1\r\n");
+    c.expect("RPUSH l a", ":1\r\n");
+    for command in [
+        "SINTER s l",
+        "SUNION s l",
+        "SDIFF s l",
+        "SINTERSTORE d s l",
+        "SMOVE s l a",
+    ] {
+        c.expect(command, wrong);
+    }
+    c.expect("LMOVE l s LEFT LEFT", wrong);
+}
+
+/// Aggregates follow the keyspace's expiry rules like strings.
+#[test]
+fn aggregates_expire() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("SADD s a", ":1\r\n");
+    c.expect("RPUSH l a", ":1\r\n");
+    c.expect("HSET h f v", ":1\r\n");
+    c.expect("ZADD z 1 m", ":1\r\n");
+    for key in ["s", "l", "h", "z"] {
+        c.expect(&format!("PEXPIRE {key} 100"), ":1\r\n");
+    }
+    c.expect("SADD s b", ":1\r\n");
+    c.expect("PTTL s", ":100\r\n");
+    server.advance_ms(100);
+    c.expect("SCARD s", ":0\r\n");
+    c.expect("LLEN l", ":0\r\n");
+    c.expect("HGET h f", "$-1\r\n");
+    c.expect("ZSCORE z m", "$-1\r\n");
+    c.expect("DBSIZE", ":0\r\n");
+}
