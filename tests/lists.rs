@@ -276,11 +276,20 @@ fn a_disconnected_waiter_does_not_take_the_element() {
     let mut gone = server.raw();
     let mut next = server.raw();
     let mut pusher = server.raw();
+    pusher.expect("PING", "+PONG\r\n");
     send_blocking(&mut gone, &[b"BLPOP", b"q", b"0"]);
     send_blocking(&mut next, &[b"BLPOP", b"q", b"0"]);
+    let clients = || server.server.shared().clients.lock().len();
+    assert_eq!(clients(), 3);
     drop(gone);
-    // Whether the server has noticed the disconnection yet or not, the element reaches the
-    // next waiter (an element already sent to the departed client is pushed back).
+    // Wait (bounded) until the server has seen the disconnection and ended that connection.
+    for _ in 0..2000 {
+        if clients() == 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(clients(), 2);
     pusher.expect("RPUSH q x", ":1\r\n");
     assert_eq!(next.read_reply(), b"*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
     pusher.expect("EXISTS q", ":0\r\n");
@@ -338,4 +347,116 @@ fn binary_safe_elements() {
         c.cmd(&[b"LRANGE", b"k y", b"0", b"-1"]),
         b"*2\r\n$4\r\na\r\nb\r\n$0\r\n\r\n"
     );
+}
+
+/// Inside a script or a transaction a blocking pop never blocks: it pops what is there, or
+/// answers like an expired timeout, and leaves no waiter behind.
+#[test]
+fn blocking_pops_inside_scripts_do_not_block() {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use latchkey::client::{Client, ClientInfo};
+    use latchkey::command::{execute_nested, Ctx};
+    use latchkey::db::KeyLocks;
+    use latchkey::protocol::Reply;
+
+    let server = common::start();
+    let shared = server.server.shared().clone();
+    let addr = server.server.local_addr();
+    let mut client = Client::new(Arc::new(ClientInfo::new(999, addr, addr)), true);
+    let run = |client: &mut Client, words: &[&str]| {
+        let mut locks = KeyLocks::new(&shared.keyspace);
+        let mut ctx = Ctx {
+            shared: &shared,
+            client,
+            locks: &mut locks,
+            now_ms: shared.keyspace.now_ms(),
+            in_script: true,
+        };
+        let args: Vec<Bytes> = words
+            .iter()
+            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        execute_nested(&mut ctx, &args)
+    };
+    assert_eq!(run(&mut client, &["BLPOP", "q", "0"]), Reply::NilArray);
+    assert_eq!(
+        run(&mut client, &["BLMOVE", "q", "d", "LEFT", "LEFT", "0"]),
+        Reply::NilArray
+    );
+    let mut c = server.raw();
+    c.expect("RPUSH q a b", ":2\r\n");
+    // Nobody was left waiting: the elements stay.
+    c.expect("LLEN q", ":2\r\n");
+    assert_eq!(
+        run(&mut client, &["BRPOP", "q", "0"]),
+        Reply::Array(vec![Reply::bulk("q"), Reply::bulk("b")])
+    );
+    c.expect("LRANGE q 0 -1", "*1\r\n$1\r\na\r\n");
+}
+
+/// Many pushers and many short-timeout waiters at once: every element is delivered exactly
+/// once, including those served just as a waiter's timeout fires.
+#[test]
+fn concurrent_pushes_and_blocking_pops_lose_nothing() {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let server = common::start();
+    let addr = server.server.local_addr();
+    let pushing = Arc::new(AtomicBool::new(true));
+    let consumers: Vec<_> = (0..6)
+        .map(|_| {
+            let pushing = pushing.clone();
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(addr);
+                let mut got = Vec::new();
+                for _ in 0..100_000 {
+                    let still_pushing = pushing.load(Ordering::SeqCst);
+                    let reply = c.cmd(&[b"BLPOP", b"q", b"0.01"]);
+                    if reply == b"*-1\r\n" {
+                        if !still_pushing {
+                            break;
+                        }
+                        continue;
+                    }
+                    let text = String::from_utf8(reply).unwrap();
+                    got.push(text.rsplit("\r\n").nth(1).unwrap().to_string());
+                }
+                got
+            })
+        })
+        .collect();
+    let pushers: Vec<_> = (0..4)
+        .map(|p| {
+            std::thread::spawn(move || {
+                let mut c = Raw::connect(addr);
+                for i in 0..200 {
+                    let item = format!("p{p}-{i}");
+                    let reply = c.cmd(&[b"RPUSH", b"q", item.as_bytes()]);
+                    assert!(reply.starts_with(b":"));
+                }
+            })
+        })
+        .collect();
+    for pusher in pushers {
+        pusher.join().unwrap();
+    }
+    pushing.store(false, Ordering::SeqCst);
+    let mut all: Vec<String> = consumers
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    let mut c = server.raw();
+    let rest = String::from_utf8(c.cmd(&[b"LRANGE", b"q", b"0", b"-1"])).unwrap();
+    all.extend(
+        rest.split("\r\n")
+            .filter(|l| l.starts_with('p'))
+            .map(str::to_string),
+    );
+    assert_eq!(all.len(), 800, "each element exactly once");
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), 800);
 }

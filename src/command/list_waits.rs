@@ -269,3 +269,89 @@ pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
     let timeout = parse_timeout(&args[3])?;
     blocking_move(ctx, args, End::Right, End::Left, timeout)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn list_items(keyspace: &Keyspace, key: &[u8]) -> Vec<Bytes> {
+        let mut locks = KeyLocks::new(keyspace);
+        let now = keyspace.now_ms();
+        let shard = locks.shard(0, key).unwrap();
+        super::super::aggregate::read::<List>(shard, key, now)
+            .unwrap()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_element_in_flight_to_a_departed_client_goes_back() {
+        let keyspace = Arc::new(Keyspace::new(1, 2, ManualClock::new()));
+        let key = Bytes::from("q");
+        push_back(&keyspace, 0, &key, End::Right, Bytes::from("b"));
+        let (sender, receiver) = oneshot::channel();
+        let pending = Pending {
+            receiver: Some(receiver),
+            keyspace: keyspace.clone(),
+            db: 0,
+            from: End::Left,
+        };
+        sender.send((key.clone(), Bytes::from("a"))).unwrap();
+        // The connection drops the blocked reply without polling it: the client left.
+        drop(pending);
+        assert_eq!(
+            list_items(&keyspace, b"q"),
+            vec![Bytes::from("a"), Bytes::from("b")]
+        );
+    }
+
+    #[test]
+    fn a_waiter_whose_client_left_is_skipped() {
+        let keyspace = Keyspace::new(1, 1, ManualClock::new());
+        let (gone_sender, gone_receiver) = oneshot::channel();
+        let (sender, mut receiver) = oneshot::channel();
+        drop(gone_receiver);
+        let mut locks = KeyLocks::new(&keyspace);
+        let shard = locks.shard(0, b"q").unwrap();
+        for sender in [gone_sender, sender] {
+            let waiter = PopWaiter {
+                slot: Arc::new(Mutex::new(Some(sender))),
+                from: End::Left,
+            };
+            shard.add_waiter(b"q", Box::new(waiter));
+        }
+        modify(shard, b"q", 0, true, |list: &mut List| {
+            list.push(End::Right, Bytes::from("x"))
+        })
+        .unwrap();
+        drop(locks);
+        assert_eq!(
+            receiver.try_recv().unwrap(),
+            (Bytes::from("q"), Bytes::from("x"))
+        );
+        assert!(list_items(&keyspace, b"q").is_empty());
+    }
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(parse_timeout(b"0").unwrap(), None);
+        assert_eq!(
+            parse_timeout(b"1.5").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_timeout(b"0.0001").unwrap(),
+            Some(Duration::from_millis(1))
+        );
+        for (arg, error) in [
+            (&b"-1"[..], "ERR timeout is negative"),
+            (b"inf", "ERR timeout is negative"),
+            (b"1e20", "ERR timeout is negative"),
+            (b"x", "ERR timeout is not a float or out of range"),
+            (b"nan", "ERR timeout is not a float or out of range"),
+        ] {
+            assert_eq!(parse_timeout(arg).unwrap_err().0, error);
+        }
+    }
+}
