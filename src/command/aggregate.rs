@@ -178,6 +178,11 @@ const MAX_REPEATED_PICKS: u64 = 1 << 24;
 /// The count of `SRANDMEMBER`/`HRANDFIELD`: `(how many, repetition allowed)`.
 pub fn random_count(arg: &[u8]) -> Result<(usize, bool), Error> {
     let count = args::int(arg)?;
+    if count == i64::MIN {
+        return Err(Error::fixed(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
     if count >= 0 {
         return Ok((count as usize, false));
     }

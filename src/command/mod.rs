@@ -8,6 +8,9 @@
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
 //! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
+//!
+//! The data types: `lists.rs` (with the blocking pops in `list_waits.rs`), `hashes.rs`,
+//! `sets.rs`, `zsets.rs`; what they share (typed access, `*SCAN` options) in `aggregate.rs`.
 
 pub mod aggregate;
 pub mod args;
