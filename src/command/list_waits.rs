@@ -1,6 +1,6 @@
 //! Blocking list pops: `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`.
 //!
-//! When every key is empty the command queues a [`PopWaiter`] on each of its keys (the shard's
+//! When every key is empty the command queues a `PopWaiter` on each of its keys (the shard's
 //! FIFO waiter queues) and hands the connection a future that waits on a oneshot channel. The
 //! shard offers a changed key to its waiters under its lock, right after the command that
 //! changed it: the first waiter pops an element and sends it; the element never sits unowned
