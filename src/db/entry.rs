@@ -33,6 +33,51 @@ impl Value {
         }
     }
 
+    /// The encoding Redis 7.0 would report for this value in `OBJECT ENCODING`: latchkey has
+    /// one representation per type, but clients and test suites read these names.
+    pub fn encoding(&self) -> &'static str {
+        /// Redis's limits for its compact encodings (`*-max-listpack-entries`/`-value`,
+        /// `set-max-intset-entries`).
+        const SMALL_ENTRIES: usize = 128;
+        const SMALL_VALUE: usize = 64;
+        const INTSET_ENTRIES: usize = 512;
+        // An integer written canonically (no sign but `-`, no leading zero), as Redis keeps.
+        let is_int = |bytes: &[u8]| {
+            std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .is_some_and(|n| n.to_string().as_bytes() == bytes)
+        };
+        match self {
+            Value::Str(bytes) if bytes.len() <= 20 && is_int(bytes) => "int",
+            Value::Str(bytes) if bytes.len() <= 44 => "embstr",
+            Value::Str(_) => "raw",
+            Value::List(_) => "quicklist",
+            Value::Hash(hash)
+                if hash.len() <= SMALL_ENTRIES
+                    && hash
+                        .iter()
+                        .all(|(f, v)| f.len() <= SMALL_VALUE && v.len() <= SMALL_VALUE) =>
+            {
+                "listpack"
+            }
+            Value::Hash(_) => "hashtable",
+            Value::Set(set) if set.len() <= INTSET_ENTRIES && set.keys().all(|m| is_int(m)) => {
+                "intset"
+            }
+            Value::Set(_) => "hashtable",
+            Value::ZSet(zset)
+                if zset.len() <= SMALL_ENTRIES
+                    && zset
+                        .iter_from(0, false)
+                        .all(|(_, m)| m.len() <= SMALL_VALUE) =>
+            {
+                "listpack"
+            }
+            Value::ZSet(_) => "skiplist",
+        }
+    }
+
     /// Bytes this value holds, for memory accounting. Constant time: the aggregates keep
     /// their own byte counts as they change.
     pub fn heap_size(&self) -> usize {
@@ -67,5 +112,34 @@ impl Entry {
     /// Expired at `now_ms`: a key whose deadline has come is absent.
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.deadline_ms <= now_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_as_redis_reports_them() {
+        let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        assert_eq!(Value::Str(b("123")).encoding(), "int");
+        assert_eq!(Value::Str(b("-0")).encoding(), "embstr");
+        assert_eq!(Value::Str(b(&"x".repeat(45))).encoding(), "raw");
+        let mut list = List::default();
+        list.push(super::super::list::End::Left, b("a"));
+        assert_eq!(Value::List(list).encoding(), "quicklist");
+        let mut set = Set::default();
+        set.insert(b("1"), ());
+        assert_eq!(Value::Set(set.clone()).encoding(), "intset");
+        set.insert(b("a"), ());
+        assert_eq!(Value::Set(set).encoding(), "hashtable");
+        let mut hash = Hash::default();
+        hash.insert(b("f"), b("v"));
+        assert_eq!(Value::Hash(hash.clone()).encoding(), "listpack");
+        hash.insert(b("g"), b(&"v".repeat(65)));
+        assert_eq!(Value::Hash(hash).encoding(), "hashtable");
+        let mut zset = ZSet::default();
+        zset.insert(b("m"), 1.0);
+        assert_eq!(Value::ZSet(zset).encoding(), "listpack");
     }
 }
