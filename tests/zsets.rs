@@ -414,3 +414,73 @@ fn sorted_sets_count_in_memory() {
     );
     assert!(used(&mut c) < before + 1000);
 }
+
+/// The flows lock libraries run on these types, through the `redis` crate as a real client,
+/// over RESP2 and RESP3 (whose replies it decodes differently: maps, sets, doubles).
+#[test]
+fn lock_library_flows_through_a_real_client() {
+    use std::collections::{HashMap, HashSet};
+
+    use redis::Commands;
+
+    let server = common::start();
+    for protocol in ["resp2", "resp3"] {
+        let url = format!("{}/?protocol={protocol}", server.url());
+        let client = redis::Client::open(url).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let _: () = redis::cmd("FLUSHALL").query(&mut con).unwrap();
+
+        // Redisson's reentrant lock: owner → hold count in a hash with a TTL.
+        let count: i64 = con.hincr("lock", "owner:1", 1).unwrap();
+        assert_eq!(count, 1);
+        let count: i64 = con.hincr("lock", "owner:1", 1).unwrap();
+        assert_eq!(count, 2);
+        let _: bool = con.pexpire("lock", 30_000).unwrap();
+        assert!(con.hexists::<_, _, bool>("lock", "owner:1").unwrap());
+        let all: HashMap<String, String> = con.hgetall("lock").unwrap();
+        assert_eq!(
+            all,
+            HashMap::from([("owner:1".to_string(), "2".to_string())])
+        );
+
+        // redis-semaphore: acquisitions as scores, expired ones removed by score.
+        let added: i64 = redis::cmd("ZADD")
+            .arg("sem")
+            .arg(100)
+            .arg("a")
+            .arg(200)
+            .arg("b")
+            .arg(300)
+            .arg("c")
+            .query(&mut con)
+            .unwrap();
+        assert_eq!(added, 3);
+        let removed: i64 = con.zrembyscore("sem", "-inf", 150).unwrap();
+        assert_eq!(removed, 1);
+        assert_eq!(con.zcard::<_, i64>("sem").unwrap(), 2);
+        assert_eq!(
+            con.zscore::<_, _, Option<f64>>("sem", "b").unwrap(),
+            Some(200.0)
+        );
+        assert_eq!(con.zscore::<_, _, Option<f64>>("sem", "a").unwrap(), None);
+        let ranked: Vec<(String, f64)> = con.zrange_withscores("sem", 0, -1).unwrap();
+        assert_eq!(ranked, vec![("b".into(), 200.0), ("c".into(), 300.0)]);
+
+        // A set under a lock key, as node redlock's tests do to provoke WRONGTYPE.
+        let _: i64 = con.sadd("set", &["x", "y"]).unwrap();
+        let members: HashSet<String> = con.smembers("set").unwrap();
+        assert_eq!(members, HashSet::from(["x".to_string(), "y".to_string()]));
+        let error = con.get::<_, String>("set").unwrap_err();
+        assert_eq!(error.code(), Some("WRONGTYPE"));
+
+        // python-redis-lock's wake-up: BLPOP on a list another client pushes to.
+        let mut pusher = client.get_connection().unwrap();
+        let waiter = std::thread::spawn(move || {
+            let popped: Option<(String, String)> = con.blpop("signal", 5.0).unwrap();
+            popped
+        });
+        // Whether the push lands before or after the waiter blocks, the waiter gets it.
+        let _: i64 = pusher.lpush("signal", "1").unwrap();
+        assert_eq!(waiter.join().unwrap(), Some(("signal".into(), "1".into())));
+    }
+}
