@@ -233,3 +233,31 @@ fn hashes_count_in_memory() {
     c.expect("HDEL h a b", ":2\r\n");
     assert!(used(&mut c) < before + 1000);
 }
+
+/// Small hashes, sets and sorted sets come whole from any cursor, with cursor 0, as in Redis.
+#[test]
+fn small_collections_scan_whole_from_any_cursor() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("HSET h a 1 b 2", ":2\r\n");
+    c.expect(
+        "HSCAN h 12345",
+        "*2\r\n$1\r\n0\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
+    c.expect(
+        "HSCAN h 1",
+        "*2\r\n$1\r\n0\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
+    c.expect("ZADD z 1 a 2 b", ":2\r\n");
+    c.expect(
+        "ZSCAN z 999",
+        "*2\r\n$1\r\n0\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
+    c.expect("SADD s 1 2 3", ":3\r\n");
+    c.expect(
+        "SSCAN s 77",
+        "*2\r\n$1\r\n0\r\n*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n",
+    );
+    c.expect("SADD s2 a", ":1\r\n");
+    c.expect("SSCAN s2 0 COUNT 100", "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n");
+}

@@ -109,8 +109,9 @@ pub fn store<K: Kind>(shard: &mut Shard, key: &[u8], value: K, now_ms: u64) {
     }
 }
 
-/// Collections at most this long are scanned in one call, cursor 0, as Redis does for its
-/// small encodings.
+/// Collections at most this long are scanned whole in one call, whatever the cursor, and
+/// answer cursor 0, as Redis does for its small encodings. (A scan that finds a collection
+/// shrunk below this mid-way sees members again: a scan promises "at least once".)
 pub const SCAN_WHOLE_BELOW: usize = 128;
 
 /// The arguments of `HSCAN`/`SSCAN`/`ZSCAN` after the key.

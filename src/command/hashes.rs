@@ -309,7 +309,7 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(hash) = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (next, page) = if scan.cursor == 0 && hash.len() <= SCAN_WHOLE_BELOW {
+    let (next, page) = if hash.len() <= SCAN_WHOLE_BELOW {
         (0, hash.iter().collect())
     } else {
         hash.scan(scan.cursor, scan.count)

@@ -435,7 +435,7 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     };
     let whole = set.len() <= SCAN_WHOLE_BELOW
         || (set.len() <= INTSET_ENTRIES && set.keys().all(|m| args::parse_i64(m).is_some()));
-    let (next, members) = if scan.cursor == 0 && whole {
+    let (next, members) = if whole {
         (0, ordered_members(set))
     } else {
         let (next, page) = set.scan(scan.cursor, scan.count);

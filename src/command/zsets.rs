@@ -622,21 +622,20 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(zset) = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
-    let (next, page): (u64, Vec<(f64, Bytes)>) =
-        if scan.cursor == 0 && zset.len() <= SCAN_WHOLE_BELOW {
-            // Small sorted sets come whole and in order, as from Redis's listpack encoding.
-            let all = zset
-                .iter_from(0, false)
-                .map(|(s, m)| (s, m.clone()))
-                .collect();
-            (0, all)
-        } else {
-            let (next, page) = zset.scan(scan.cursor, scan.count);
-            (
-                next,
-                page.into_iter().map(|(m, s)| (*s, m.clone())).collect(),
-            )
-        };
+    let (next, page): (u64, Vec<(f64, Bytes)>) = if zset.len() <= SCAN_WHOLE_BELOW {
+        // Small sorted sets come whole and in order, as from Redis's listpack encoding.
+        let all = zset
+            .iter_from(0, false)
+            .map(|(s, m)| (s, m.clone()))
+            .collect();
+        (0, all)
+    } else {
+        let (next, page) = zset.scan(scan.cursor, scan.count);
+        (
+            next,
+            page.into_iter().map(|(m, s)| (*s, m.clone())).collect(),
+        )
+    };
     let items = page
         .into_iter()
         .filter(|(_, m)| scan.matches(m))
