@@ -26,18 +26,18 @@ macro_rules! kind {
         impl Kind for $type {
             fn of(value: &Value) -> Option<&Self> {
                 match value {
-                    Value::$variant(inner) => Some(inner),
+                    Value::$variant(inner) => Some(inner.as_ref()),
                     _ => None,
                 }
             }
             fn of_mut(value: &mut Value) -> Option<&mut Self> {
                 match value {
-                    Value::$variant(inner) => Some(inner),
+                    Value::$variant(inner) => Some(inner.as_mut()),
                     _ => None,
                 }
             }
             fn wrap(self) -> Value {
-                Value::$variant(self)
+                Value::$variant(Box::new(self))
             }
             fn is_empty(&self) -> bool {
                 <$type>::is_empty(self)

@@ -11,14 +11,16 @@ pub const NO_DEADLINE: u64 = u64::MAX;
 
 /// A stored value. Each Redis type is one variant; commands of one type meeting another get
 /// `WRONGTYPE`. The aggregates are never stored empty: the command that empties one deletes
-/// its key, as Redis does.
+/// its key, as Redis does. They are boxed so that a `Value`, and with it every entry of the
+/// keyspace (mostly lock strings), stays a string's handle plus a tag (40 bytes, where the
+/// largest aggregate inline would make it over 130).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Str(Bytes),
-    List(List),
-    Hash(Hash),
-    Set(Set),
-    ZSet(ZSet),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -83,10 +85,10 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(bytes) => bytes.len(),
-            Value::List(list) => list.heap_size(),
-            Value::Hash(hash) => hash.heap_size(),
-            Value::Set(set) => set.heap_size(),
-            Value::ZSet(zset) => zset.heap_size(),
+            Value::List(list) => std::mem::size_of::<List>() + list.heap_size(),
+            Value::Hash(hash) => std::mem::size_of::<Hash>() + hash.heap_size(),
+            Value::Set(set) => std::mem::size_of::<Set>() + set.heap_size(),
+            Value::ZSet(zset) => std::mem::size_of::<ZSet>() + zset.heap_size(),
         }
     }
 }
@@ -120,6 +122,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_is_a_string_handle_and_a_tag() {
+        assert!(std::mem::size_of::<Value>() <= std::mem::size_of::<Bytes>() + 8);
+    }
+
+    #[test]
     fn encodings_as_redis_reports_them() {
         let b = |s: &str| Bytes::copy_from_slice(s.as_bytes());
         assert_eq!(Value::Str(b("123")).encoding(), "int");
@@ -127,19 +134,19 @@ mod tests {
         assert_eq!(Value::Str(b(&"x".repeat(45))).encoding(), "raw");
         let mut list = List::default();
         list.push(super::super::list::End::Left, b("a"));
-        assert_eq!(Value::List(list).encoding(), "quicklist");
+        assert_eq!(Value::List(Box::new(list)).encoding(), "quicklist");
         let mut set = Set::default();
         set.insert(b("1"), ());
-        assert_eq!(Value::Set(set.clone()).encoding(), "intset");
+        assert_eq!(Value::Set(Box::new(set.clone())).encoding(), "intset");
         set.insert(b("a"), ());
-        assert_eq!(Value::Set(set).encoding(), "hashtable");
+        assert_eq!(Value::Set(Box::new(set)).encoding(), "hashtable");
         let mut hash = Hash::default();
         hash.insert(b("f"), b("v"));
-        assert_eq!(Value::Hash(hash.clone()).encoding(), "listpack");
+        assert_eq!(Value::Hash(Box::new(hash.clone())).encoding(), "listpack");
         hash.insert(b("g"), b(&"v".repeat(65)));
-        assert_eq!(Value::Hash(hash).encoding(), "hashtable");
+        assert_eq!(Value::Hash(Box::new(hash)).encoding(), "hashtable");
         let mut zset = ZSet::default();
         zset.insert(b("m"), 1.0);
-        assert_eq!(Value::ZSet(zset).encoding(), "listpack");
+        assert_eq!(Value::ZSet(Box::new(zset)).encoding(), "listpack");
     }
 }
