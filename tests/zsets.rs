@@ -484,3 +484,64 @@ fn lock_library_flows_through_a_real_client() {
         assert_eq!(waiter.join().unwrap(), Some(("signal".into(), "1".into())));
     }
 }
+
+#[test]
+fn bzpop_replies_like_redis() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("ZADD z 1 a 2 b 3 c", ":3\r\n");
+    c.expect("BZPOPMIN z 0", "*3\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\n1\r\n");
+    c.expect("BZPOPMAX z 0", "*3\r\n$1\r\nz\r\n$1\r\nc\r\n$1\r\n3\r\n");
+    c.expect(
+        "BZPOPMIN nokey z 0",
+        "*3\r\n$1\r\nz\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
+    c.expect("BZPOPMIN nokey 0.01", "*-1\r\n");
+    c.expect(
+        "BZPOPMIN z x",
+        "-ERR timeout is not a float or out of range\r\n",
+    );
+    c.expect("BZPOPMIN z -1", "-ERR timeout is negative\r\n");
+    c.expect(
+        "BZPOPMIN z",
+        "-ERR wrong number of arguments for 'bzpopmin' command\r\n",
+    );
+    c.expect("SET s v", "+OK\r\n");
+    c.expect(
+        "BZPOPMIN s 0",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect(
+        "BZPOPMAX nokey s 0",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect("EXISTS z", ":0\r\n");
+    c.expect("ZADD z 1.5 a", ":1\r\n");
+    let _ = c.call("HELLO 3");
+    c.expect("BZPOPMAX z 0", "*3\r\n$1\r\nz\r\n$1\r\na\r\n,1.5\r\n");
+    c.expect("BZPOPMIN nokey 0.01", "_\r\n");
+}
+
+#[test]
+fn bzpopmin_waiters_are_woken_in_order_by_zadd() {
+    let server = common::start();
+    let mut first = server.raw();
+    let mut second = server.raw();
+    let mut adder = server.raw();
+    for waiter in [&mut first, &mut second] {
+        let mut request = common::encode(&[b"ECHO", b"queued"]);
+        request.extend_from_slice(&common::encode(&[b"BZPOPMIN", b"jobs", b"0"]));
+        waiter.send(&request);
+        assert_eq!(waiter.read_reply(), b"$6\r\nqueued\r\n");
+    }
+    adder.expect("ZADD jobs 20 late 10 early", ":2\r\n");
+    assert_eq!(
+        first.read_reply(),
+        b"*3\r\n$4\r\njobs\r\n$5\r\nearly\r\n$2\r\n10\r\n"
+    );
+    assert_eq!(
+        second.read_reply(),
+        b"*3\r\n$4\r\njobs\r\n$4\r\nlate\r\n$2\r\n20\r\n"
+    );
+    adder.expect("EXISTS jobs", ":0\r\n");
+}

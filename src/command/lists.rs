@@ -1,5 +1,5 @@
 //! List commands: pushes and pops at both ends, ranges, `LREM`/`LTRIM`/`LPOS`, and `LMOVE`.
-//! The blocking pops (`BLPOP`, `BRPOP`, `BLMOVE`) are in `list_waits.rs`; lock libraries use
+//! The blocking pops (`BLPOP`, `BRPOP`, `BLMOVE`) are in `pop_waits.rs`; lock libraries use
 //! lists as wake-up channels (python-redis-lock) and FIFO queues (Redisson's fair lock).
 
 use bytes::Bytes;
@@ -7,7 +7,7 @@ use bytes::Bytes;
 use super::aggregate::{self, bulks, index_range, modify, read};
 use super::args::{self, is};
 use super::flags::*;
-use super::list_waits;
+use super::pop_waits;
 use super::{CommandSpec, Ctx, Handler};
 use crate::db::list::{End, List};
 use crate::errors::{self, CommandResult, Error};
@@ -78,21 +78,21 @@ pub const COMMANDS: &[CommandSpec] = &[
         WRITE_SLOW,
         rpoplpush,
     ),
-    blocking("blpop", -3, WRITE | BLOCKING, (1, -2, 1), list_waits::blpop),
-    blocking("brpop", -3, WRITE | BLOCKING, (1, -2, 1), list_waits::brpop),
+    blocking("blpop", -3, WRITE | BLOCKING, (1, -2, 1), pop_waits::blpop),
+    blocking("brpop", -3, WRITE | BLOCKING, (1, -2, 1), pop_waits::brpop),
     blocking(
         "blmove",
         6,
         WRITE | DENYOOM | BLOCKING,
         (1, 2, 1),
-        list_waits::blmove,
+        pop_waits::blmove,
     ),
     blocking(
         "brpoplpush",
         4,
         WRITE | DENYOOM | BLOCKING,
         (1, 2, 1),
-        list_waits::brpoplpush,
+        pop_waits::brpoplpush,
     ),
 ];
 

@@ -9,7 +9,7 @@
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
 //! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
 //!
-//! The data types: `lists.rs` (with the blocking pops in `list_waits.rs`), `hashes.rs`,
+//! The data types: `lists.rs` (with the blocking pops in `pop_waits.rs`), `hashes.rs`,
 //! `sets.rs`, `zsets.rs`; what they share (typed access, `*SCAN` options) in `aggregate.rs`.
 
 pub mod aggregate;
@@ -18,8 +18,8 @@ pub mod compare;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
-pub mod list_waits;
 pub mod lists;
+pub mod pop_waits;
 pub mod server;
 pub mod sets;
 pub mod strings;

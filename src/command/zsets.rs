@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::aggregate::{self, index_range, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args::{self, is};
 use super::flags::*;
+use super::pop_waits;
 use super::{CommandSpec, Ctx, Handler};
 use crate::db::zset::ZSet;
 use crate::errors::{self, CommandResult, Error};
@@ -48,7 +49,22 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("zpopmin", -2, WRITE | FAST, WRITE_FAST, zpopmin),
     spec("zpopmax", -2, WRITE | FAST, WRITE_FAST, zpopmax),
     spec("zscan", -3, READONLY, READ_SLOW, zscan),
+    blocking("bzpopmin", pop_waits::bzpopmin),
+    blocking("bzpopmax", pop_waits::bzpopmax),
 ];
+
+/// `BZPOPMIN`/`BZPOPMAX key [key …] timeout`: the blocking pops live with the list ones in
+/// `pop_waits.rs`.
+const fn blocking(name: &'static str, handler: super::BlockingHandler) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: -3,
+        flags: WRITE | FAST | BLOCKING,
+        keys: (1, -2, 1),
+        categories: &["write", "sortedset", "fast", "blocking"],
+        handler: Handler::Blocking(handler),
+    }
+}
 
 /// Every sorted-set command here takes one key, the first argument.
 const fn spec(

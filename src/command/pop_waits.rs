@@ -1,4 +1,5 @@
-//! Blocking list pops: `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH`.
+//! Blocking pops: `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH` on lists, `BZPOPMIN`, `BZPOPMAX`
+//! on sorted sets.
 //!
 //! When every key is empty the command queues a `PopWaiter` on each of its keys (the shard's
 //! FIFO waiter queues) and hands the connection a future that waits on a oneshot channel. The
@@ -7,10 +8,10 @@
 //! in between, so waiters are served in arrival order. One channel sender, shared by the
 //! waiter's entries on all its keys, makes sure a client is served once. A waiter whose client
 //! left is skipped; an element sent to a client that leaves before taking it goes back to the
-//! list it came from (and from there to the next waiter).
+//! list or sorted set it came from (and from there to the next waiter).
 //!
 //! Timeouts are real time (tokio's timer), not the keyspace clock. Inside a script or a
-//! transaction nothing blocks: an empty list answers as an expired timeout would.
+//! transaction nothing blocks: an empty key answers as an expired timeout would.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,19 +24,71 @@ use super::aggregate::modify;
 use super::lists::{move_element, parse_end};
 use super::{Ctx, Outcome};
 use crate::db::list::{End, List};
+use crate::db::zset::ZSet;
 use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
 use crate::errors::Error;
 use crate::protocol::Reply;
 
-/// What a served waiter receives: the key it was served from and the element.
-type Delivery = (Bytes, Bytes);
+/// Where a blocked pop takes from: an end of a list, or the lowest or highest of a sorted set.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    List(End),
+    ZSet { highest: bool },
+}
+
+/// What a pop took.
+#[derive(Debug, PartialEq)]
+enum Item {
+    Element(Bytes),
+    Scored(Bytes, f64),
+}
+
+impl Source {
+    /// Pops one item from `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
+    fn take(self, shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<Option<Item>, Error> {
+        let popped = match self {
+            Source::List(end) => modify(shard, key, now_ms, false, |list: &mut List| {
+                list.pop(end).map(Item::Element)
+            })?,
+            Source::ZSet { highest } => modify(shard, key, now_ms, false, |zset: &mut ZSet| {
+                let (score, member) = zset
+                    .iter_from(0, highest)
+                    .next()
+                    .map(|(score, member)| (score, member.clone()))?;
+                zset.remove(&member);
+                Some(Item::Scored(member, score))
+            })?,
+        };
+        Ok(popped.flatten())
+    }
+
+    /// Puts an item back where [`Source::take`] found it.
+    fn put_back(self, shard: &mut Shard, key: &[u8], now_ms: u64, item: Item) {
+        let _ = match (self, item) {
+            (Source::List(end), Item::Element(element)) => {
+                modify(shard, key, now_ms, true, |list: &mut List| {
+                    list.push(end, element)
+                })
+            }
+            (Source::ZSet { .. }, Item::Scored(member, score)) => {
+                modify(shard, key, now_ms, true, |zset: &mut ZSet| {
+                    zset.insert(member, score);
+                })
+            }
+            _ => Ok(None),
+        };
+    }
+}
+
+/// What a served waiter receives: the key it was served from and the item.
+type Delivery = (Bytes, Item);
 /// The sender half, shared by a waiter's entries on all its keys; `None` once used.
 type Slot = Arc<Mutex<Option<oneshot::Sender<Delivery>>>>;
 
 /// A blocked pop queued on one key.
 struct PopWaiter {
     slot: Slot,
-    from: End,
+    source: Source,
 }
 
 impl KeyWaiter for PopWaiter {
@@ -50,21 +103,16 @@ impl KeyWaiter for PopWaiter {
             Some(_) => {}
         }
         // A key of another type leaves the waiter blocked, as in Redis.
-        let popped = modify(shard, key, now_ms, false, |list: &mut List| {
-            list.pop(self.from)
-        });
-        let Ok(Some(Some(item))) = popped else {
+        let Ok(Some(item)) = self.source.take(shard, key, now_ms) else {
             return false;
         };
         let Some(sender) = slot.take() else {
             return true;
         };
         if let Err((_, item)) = sender.send((key.clone(), item)) {
-            // The client left between the check and the send: the element goes back, to be
+            // The client left between the check and the send: the item goes back, to be
             // offered to the next waiter in the queue.
-            let _ = modify(shard, key, now_ms, true, |list: &mut List| {
-                list.push(self.from, item)
-            });
+            self.source.put_back(shard, key, now_ms, item);
         }
         true
     }
@@ -80,7 +128,7 @@ struct Pending {
     receiver: Option<oneshot::Receiver<Delivery>>,
     keyspace: Arc<Keyspace>,
     db: usize,
-    from: End,
+    source: Source,
 }
 
 impl Pending {
@@ -110,20 +158,18 @@ impl Drop for Pending {
         };
         receiver.close();
         if let Ok((key, item)) = receiver.try_recv() {
-            push_back(&self.keyspace, self.db, &key, self.from, item);
+            push_back(&self.keyspace, self.db, &key, self.source, item);
         }
     }
 }
 
-/// Returns an element to the `end` it was popped from. Runs outside any command, so it takes
-/// the shard itself; releasing it offers the element to the key's next waiter.
-fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, end: End, item: Bytes) {
+/// Returns an item to where it was popped from. Runs outside any command, so it takes the
+/// shard itself; releasing it offers the item to the key's next waiter.
+fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, source: Source, item: Item) {
     let mut locks = KeyLocks::new(keyspace);
     let now = keyspace.now_ms();
     if let Ok(shard) = locks.shard(db, key) {
-        let _ = modify(shard, key, now, true, |list: &mut List| {
-            list.push(end, item)
-        });
+        source.put_back(shard, key, now, item);
     }
 }
 
@@ -143,13 +189,13 @@ pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Error> {
 }
 
 /// Queues a pop waiter on each of `keys` and returns the receiving end.
-fn register(ctx: &mut Ctx, keys: &[Bytes], from: End) -> Result<Pending, Error> {
+fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Error> {
     let (sender, receiver) = oneshot::channel();
     let slot: Slot = Arc::new(Mutex::new(Some(sender)));
     for key in keys {
         let waiter = PopWaiter {
             slot: slot.clone(),
-            from,
+            source,
         };
         ctx.shard(key)?.add_waiter(key, Box::new(waiter));
     }
@@ -157,45 +203,57 @@ fn register(ctx: &mut Ctx, keys: &[Bytes], from: End) -> Result<Pending, Error> 
         receiver: Some(receiver),
         keyspace: ctx.shared.keyspace.clone(),
         db: ctx.db(),
-        from,
+        source,
     })
 }
 
-/// `BLPOP`/`BRPOP key [key …] timeout`: `[key, element]` from the first non-empty key, or
-/// after blocking, or the null array on timeout.
-fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], from: End) -> Result<Outcome, Error> {
+/// `BLPOP`, `BRPOP`, `BZPOPMIN`, `BZPOPMAX` `key [key …] timeout`: from the first key that
+/// has an item, at once or after blocking; the null array on timeout.
+fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome, Error> {
     let (keys, timeout) = args[1..].split_at(args.len() - 2);
     let timeout = parse_timeout(&timeout[0])?;
     let now = ctx.now_ms;
     for key in keys {
-        let shard = ctx.shard(key)?;
-        let popped = modify(shard, key, now, false, |list: &mut List| list.pop(from))?;
-        if let Some(Some(item)) = popped {
-            return Ok(Outcome::Reply(pair(key.clone(), item)));
+        if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
+            return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
         }
     }
     if ctx.in_script {
         return Ok(Outcome::Reply(Reply::NilArray));
     }
-    let mut pending = register(ctx, keys, from)?;
+    let mut pending = register(ctx, keys, source)?;
     Ok(Outcome::Block(Box::pin(async move {
         match pending.wait(timeout).await {
-            Some((key, item)) => pair(key, item),
+            Some((key, item)) => popped_reply(key, item),
             None => Reply::NilArray,
         }
     })))
 }
 
-fn pair(key: Bytes, item: Bytes) -> Reply {
-    Reply::Array(vec![Reply::Bulk(key), Reply::Bulk(item)])
+/// `[key, element]`, or `[key, member, score]` for a sorted set.
+fn popped_reply(key: Bytes, item: Item) -> Reply {
+    Reply::Array(match item {
+        Item::Element(element) => vec![Reply::Bulk(key), Reply::Bulk(element)],
+        Item::Scored(member, score) => {
+            vec![Reply::Bulk(key), Reply::Bulk(member), Reply::Double(score)]
+        }
+    })
 }
 
 pub fn blpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
-    blocking_pop(ctx, args, End::Left)
+    blocking_pop(ctx, args, Source::List(End::Left))
 }
 
 pub fn brpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
-    blocking_pop(ctx, args, End::Right)
+    blocking_pop(ctx, args, Source::List(End::Right))
+}
+
+pub fn bzpopmin(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::ZSet { highest: false })
+}
+
+pub fn bzpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::ZSet { highest: true })
 }
 
 /// `BLMOVE`/`BRPOPLPUSH`: `LMOVE` at once when the source has an element; otherwise waits for
@@ -215,10 +273,10 @@ fn blocking_move(
     if ctx.in_script {
         return Ok(Outcome::Reply(Reply::NilArray));
     }
-    let mut pending = register(ctx, std::slice::from_ref(&source), from)?;
+    let mut pending = register(ctx, std::slice::from_ref(&source), Source::List(from))?;
     let (keyspace, db) = (ctx.shared.keyspace.clone(), ctx.db());
     Ok(Outcome::Block(Box::pin(async move {
-        let Some((_, item)) = pending.wait(timeout).await else {
+        let Some((_, Item::Element(item))) = pending.wait(timeout).await else {
             return Reply::NilArray;
         };
         finish_move(&keyspace, db, &source, &destination, from, to, item)
@@ -289,15 +347,24 @@ mod tests {
     fn an_element_in_flight_to_a_departed_client_goes_back() {
         let keyspace = Arc::new(Keyspace::new(1, 2, ManualClock::new()));
         let key = Bytes::from("q");
-        push_back(&keyspace, 0, &key, End::Right, Bytes::from("b"));
+        let source = Source::List(End::Left);
+        push_back(
+            &keyspace,
+            0,
+            &key,
+            Source::List(End::Right),
+            Item::Element(Bytes::from("b")),
+        );
         let (sender, receiver) = oneshot::channel();
         let pending = Pending {
             receiver: Some(receiver),
             keyspace: keyspace.clone(),
             db: 0,
-            from: End::Left,
+            source,
         };
-        sender.send((key.clone(), Bytes::from("a"))).unwrap();
+        sender
+            .send((key.clone(), Item::Element(Bytes::from("a"))))
+            .unwrap();
         // The connection drops the blocked reply without polling it: the client left.
         drop(pending);
         assert_eq!(
@@ -317,7 +384,7 @@ mod tests {
         for sender in [gone_sender, sender] {
             let waiter = PopWaiter {
                 slot: Arc::new(Mutex::new(Some(sender))),
-                from: End::Left,
+                source: Source::List(End::Left),
             };
             shard.add_waiter(b"q", Box::new(waiter));
         }
@@ -328,7 +395,7 @@ mod tests {
         drop(locks);
         assert_eq!(
             receiver.try_recv().unwrap(),
-            (Bytes::from("q"), Bytes::from("x"))
+            (Bytes::from("q"), Item::Element(Bytes::from("x")))
         );
         assert!(list_items(&keyspace, b"q").is_empty());
     }
@@ -353,5 +420,34 @@ mod tests {
         ] {
             assert_eq!(parse_timeout(arg).unwrap_err().0, error);
         }
+    }
+}
+
+#[cfg(test)]
+mod zset_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn a_scored_member_in_flight_to_a_departed_client_goes_back() {
+        let keyspace = Arc::new(Keyspace::new(1, 1, ManualClock::new()));
+        let key = Bytes::from("z");
+        let (sender, receiver) = oneshot::channel();
+        let pending = Pending {
+            receiver: Some(receiver),
+            keyspace: keyspace.clone(),
+            db: 0,
+            source: Source::ZSet { highest: false },
+        };
+        sender
+            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5)))
+            .unwrap();
+        drop(pending);
+        let mut locks = KeyLocks::new(&keyspace);
+        let shard = locks.shard(0, b"z").unwrap();
+        let zset = super::super::aggregate::read::<ZSet>(shard, b"z", 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(zset.score(b"m"), Some(2.5));
     }
 }
