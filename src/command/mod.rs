@@ -9,8 +9,9 @@
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
 //! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
 //!
-//! The data types: `lists.rs` (with the blocking pops in `pop_waits.rs`), `hashes.rs`,
-//! `sets.rs`, `zsets.rs`; what they share (typed access, `*SCAN` options) in `aggregate.rs`.
+//! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs`; the blocking pops of lists
+//! and sorted sets in `pop_waits.rs`; what they share (typed access, `*SCAN` options) in
+//! `aggregate.rs`.
 
 pub mod aggregate;
 pub mod args;
