@@ -122,17 +122,24 @@ pub struct ScanArgs {
 }
 
 impl ScanArgs {
-    /// Parses `cursor [MATCH pattern] [COUNT count]`.
-    pub fn parse(args: &[Bytes]) -> Result<ScanArgs, Error> {
+    /// Reads the cursor of `cursor [MATCH pattern] [COUNT count]`: Redis checks it before it
+    /// looks the key up, and the options after (an absent key answers an empty scan whatever
+    /// the options).
+    pub fn cursor(arg: &[u8]) -> Result<u64, Error> {
         // Redis reads the cursor with `strtoull`, which also takes a negative number, wrapped.
-        let cursor = std::str::from_utf8(&args[0])
+        std::str::from_utf8(arg)
             .ok()
             .and_then(|text| {
                 text.parse::<u64>()
                     .ok()
                     .or_else(|| text.parse::<i64>().ok().map(|n| n as u64))
             })
-            .ok_or(Error::fixed("ERR invalid cursor"))?;
+            .ok_or(Error::fixed("ERR invalid cursor"))
+    }
+
+    /// Parses `cursor [MATCH pattern] [COUNT count]`.
+    pub fn parse(args: &[Bytes]) -> Result<ScanArgs, Error> {
+        let cursor = Self::cursor(&args[0])?;
         let mut scan = ScanArgs {
             cursor,
             pattern: None,

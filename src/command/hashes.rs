@@ -304,11 +304,12 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let scan = ScanArgs::parse(&args[2..])?;
+    ScanArgs::cursor(&args[2])?;
     let now = ctx.now_ms;
     let Some(hash) = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let scan = ScanArgs::parse(&args[2..])?;
     let (next, page) = if hash.len() <= SCAN_WHOLE_BELOW {
         (0, hash.iter().collect())
     } else {

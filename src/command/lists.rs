@@ -231,20 +231,26 @@ fn position(index: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&index).then_some(index as usize)
 }
 
+/// `LINDEX` looks the key up before it reads the index, as Redis does (an absent key answers
+/// nil whatever the index).
 fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let index = args::int(&args[2])?;
     let now = ctx.now_ms;
     let Some(list) = read::<List>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(Reply::Nil);
     };
+    let index = args::int(&args[2])?;
     let item = position(index, list.len()).and_then(|i| list.get(i));
     Ok(Reply::bulk_or_nil(item.cloned()))
 }
 
+/// `LSET` too checks the key (`no such key`, `WRONGTYPE`) before the index.
 fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let index = args::int(&args[2])?;
     let now = ctx.now_ms;
     let shard = ctx.shard(&args[1])?;
+    if read::<List>(shard, &args[1], now)?.is_none() {
+        return Err(errors::NO_SUCH_KEY);
+    }
+    let index = args::int(&args[2])?;
     let stored = modify(shard, &args[1], now, false, |list: &mut List| {
         position(index, list.len()).is_some_and(|i| list.set(i, args[3].clone()))
     })?;
@@ -311,17 +317,16 @@ fn parse_lpos_options(options: &[Bytes]) -> Result<LposOptions, Error> {
                 ));
             }
         } else if is(option, "COUNT") {
-            let count = args::int(value)?;
-            if count < 0 {
-                return Err(Error::fixed("ERR COUNT can't be negative"));
-            }
-            parsed.count = Some(count as usize);
+            // Redis gives this one text for a negative count and for a non-integer.
+            parsed.count = Some(match args::parse_i64(value) {
+                Some(n) if n >= 0 => n as usize,
+                _ => return Err(Error::fixed("ERR COUNT can't be negative")),
+            });
         } else if is(option, "MAXLEN") {
-            let maxlen = args::int(value)?;
-            if maxlen < 0 {
-                return Err(Error::fixed("ERR MAXLEN can't be negative"));
-            }
-            parsed.maxlen = maxlen as usize;
+            parsed.maxlen = match args::parse_i64(value) {
+                Some(n) if n >= 0 => n as usize,
+                _ => return Err(Error::fixed("ERR MAXLEN can't be negative")),
+            };
         } else {
             return Err(errors::SYNTAX);
         }

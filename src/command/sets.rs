@@ -428,11 +428,12 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let scan = ScanArgs::parse(&args[2..])?;
+    ScanArgs::cursor(&args[2])?;
     let now = ctx.now_ms;
     let Some(set) = read::<Set>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let scan = ScanArgs::parse(&args[2..])?;
     let whole = set.len() <= SCAN_WHOLE_BELOW
         || (set.len() <= INTSET_ENTRIES && set.keys().all(|m| args::parse_i64(m).is_some()));
     let (next, members) = if whole {

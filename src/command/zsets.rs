@@ -189,12 +189,29 @@ fn zadd_pair(
 
 fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (flags, pairs) = parse_zadd(args)?;
+    apply_zadd(ctx, &args[1], &flags, &pairs)
+}
+
+/// `ZINCRBY key increment member` is `ZADD key INCR increment member`, parsed the same way
+/// (an option word in the increment's place is a syntax error, as in Redis).
+fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let (mut flags, pairs) = parse_zadd(args)?;
+    flags.incr = true;
+    apply_zadd(ctx, &args[1], &flags, &pairs)
+}
+
+fn apply_zadd(
+    ctx: &mut Ctx,
+    key: &[u8],
+    flags: &ZaddFlags,
+    pairs: &[(f64, Bytes)],
+) -> CommandResult {
     let now = ctx.now_ms;
-    let shard = ctx.shard(&args[1])?;
-    let outcome = modify(shard, &args[1], now, !flags.xx, |zset: &mut ZSet| {
+    let shard = ctx.shard(key)?;
+    let outcome = modify(shard, key, now, !flags.xx, |zset: &mut ZSet| {
         let mut outcome = ZaddOutcome::default();
-        for (score, member) in &pairs {
-            zadd_pair(zset, &flags, *score, member, &mut outcome)?;
+        for (score, member) in pairs {
+            zadd_pair(zset, flags, *score, member, &mut outcome)?;
         }
         Ok(outcome)
     })?
@@ -206,22 +223,6 @@ fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     } else {
         Reply::Integer(outcome.added as i64)
     })
-}
-
-fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let delta = args::float(&args[2])?;
-    let now = ctx.now_ms;
-    let shard = ctx.shard(&args[1])?;
-    let score = modify(shard, &args[1], now, true, |zset: &mut ZSet| {
-        let new = zset.score(&args[3]).unwrap_or(0.0) + delta;
-        if new.is_nan() {
-            return Err(NAN_RESULT);
-        }
-        zset.insert(args[3].clone(), new);
-        Ok(new)
-    })?
-    .unwrap_or(Ok(0.0))?;
-    Ok(Reply::Double(score))
 }
 
 fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -633,11 +634,12 @@ fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// `ZSCAN`: members and scores, flat, scores as bulk strings (in RESP3 too).
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let scan = ScanArgs::parse(&args[2..])?;
+    ScanArgs::cursor(&args[2])?;
     let now = ctx.now_ms;
     let Some(zset) = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };
+    let scan = ScanArgs::parse(&args[2..])?;
     let (next, page): (u64, Vec<(f64, Bytes)>) = if zset.len() <= SCAN_WHOLE_BELOW {
         // Small sorted sets come whole and in order, as from Redis's listpack encoding.
         let all = zset
