@@ -261,3 +261,38 @@ fn small_collections_scan_whole_from_any_cursor() {
     c.expect("SADD s2 a", ":1\r\n");
     c.expect("SSCAN s2 0 COUNT 100", "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n");
 }
+
+/// Errors come in the order Redis checks: key and type before some arguments, after others.
+#[test]
+fn errors_in_redis_order() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("HSCAN nokey 0 FOO", "*2\r\n$1\r\n0\r\n*0\r\n");
+    c.expect("HSCAN nokey x", "-ERR invalid cursor\r\n");
+    c.expect("SSCAN nokey 0 COUNT 0", "*2\r\n$1\r\n0\r\n*0\r\n");
+    c.expect("ZSCAN nokey 0 MATCH", "*2\r\n$1\r\n0\r\n*0\r\n");
+    c.expect("SET str v", "+OK\r\n");
+    c.expect(
+        "HSCAN str 0 FOO",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect(
+        "ZSCAN str 0 COUNT 0",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect("LINDEX nokey x", "$-1\r\n");
+    c.expect("LSET nokey x y", "-ERR no such key\r\n");
+    c.expect(
+        "LSET str x y",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect(
+        "LINDEX str x",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect("ZINCRBY z CH 5", "-ERR syntax error\r\n");
+    c.expect("ZINCRBY z NX m", "-ERR syntax error\r\n");
+    c.expect("ZINCRBY z 1 m", "$1\r\n1\r\n");
+    c.expect("LPOS l a COUNT x", "-ERR COUNT can't be negative\r\n");
+    c.expect("LPOS l a MAXLEN x", "-ERR MAXLEN can't be negative\r\n");
+}
