@@ -545,3 +545,148 @@ fn bzpopmin_waiters_are_woken_in_order_by_zadd() {
     );
     adder.expect("EXISTS jobs", ":0\r\n");
 }
+
+#[test]
+fn union_inter_diff_store_randmember_reply_like_redis() {
+    let server = common::start();
+    let mut c = server.raw();
+    c.expect("ZADD z1 1 a 2 b", ":2\r\n");
+    c.expect("ZADD z2 10 b 20 c", ":2\r\n");
+    c.expect("SADD s1 a c", ":2\r\n");
+    c.expect(
+        "ZUNIONSTORE d 0 z1",
+        "-ERR at least 1 input key is needed for 'zunionstore' command\r\n",
+    );
+    c.expect(
+        "ZUNIONSTORE d x z1",
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    c.expect("ZUNIONSTORE d 3 z1", "-ERR syntax error\r\n");
+    c.expect("ZUNIONSTORE d 2 z1 z2 WEIGHTS 1", "-ERR syntax error\r\n");
+    c.expect(
+        "ZUNIONSTORE d 2 z1 z2 WEIGHTS 1 x",
+        "-ERR weight value is not a float\r\n",
+    );
+    c.expect(
+        "ZUNIONSTORE d 2 z1 z2 AGGREGATE foo",
+        "-ERR syntax error\r\n",
+    );
+    c.expect("ZUNIONSTORE d 2 z1 z2 FOO", "-ERR syntax error\r\n");
+    c.expect("ZUNIONSTORE d 2 z1 z2 WITHSCORES", "-ERR syntax error\r\n");
+    c.expect("ZUNIONSTORE d 2 z1 z2", ":3\r\n");
+    c.expect(
+        "ZRANGE d 0 -1 WITHSCORES",
+        "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n12\r\n$1\r\nc\r\n$2\r\n20\r\n",
+    );
+    c.expect(
+        "ZUNION 2 z1 z2 WITHSCORES",
+        "*6\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$2\r\n12\r\n$1\r\nc\r\n$2\r\n20\r\n",
+    );
+    c.expect(
+        "ZUNION 3 z1 z2 s1 WITHSCORES",
+        "*6\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$2\r\n12\r\n$1\r\nc\r\n$2\r\n21\r\n",
+    );
+    c.expect(
+        "ZUNION 2 z1 z2 WEIGHTS 2 3 AGGREGATE MIN WITHSCORES",
+        "*6\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n4\r\n$1\r\nc\r\n$2\r\n60\r\n",
+    );
+    c.expect(
+        "ZINTER 2 z1 z2 WITHSCORES AGGREGATE MAX",
+        "*2\r\n$1\r\nb\r\n$2\r\n10\r\n",
+    );
+    c.expect("ZINTER 2 z1 s1 WITHSCORES", "*2\r\n$1\r\na\r\n$1\r\n2\r\n");
+    c.expect("ZINTER 2 z1 nokey", "*0\r\n");
+    c.expect("ZINTERSTORE d 2 z1 nokey", ":0\r\n");
+    c.expect("EXISTS d", ":0\r\n");
+    c.expect("ZINTERSTORE d 2 z1 z2 WEIGHTS 0.5 2", ":1\r\n");
+    c.expect("ZRANGE d 0 -1 WITHSCORES", "*2\r\n$1\r\nb\r\n$2\r\n21\r\n");
+    c.expect("ZDIFF 2 z1 z2 WITHSCORES", "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+    c.expect("ZDIFF 2 z1 s1", "*1\r\n$1\r\nb\r\n");
+    c.expect("ZDIFF 2 z1 z2 WEIGHTS 1 1", "-ERR syntax error\r\n");
+    c.expect("ZDIFF 2 nokey z1", "*0\r\n");
+    c.expect("ZDIFFSTORE d 2 z2 z1", ":1\r\n");
+    c.expect("ZRANGE d 0 -1 WITHSCORES", "*2\r\n$1\r\nc\r\n$2\r\n20\r\n");
+    c.expect("ZINTERCARD 2 z1 z2", ":1\r\n");
+    c.expect("ZINTERCARD 2 z1 s1 LIMIT 1", ":1\r\n");
+    c.expect(
+        "ZINTERCARD 0 z1",
+        "-ERR at least 1 input key is needed for 'zintercard' command\r\n",
+    );
+    c.expect(
+        "ZINTERCARD 1 z1 LIMIT -1",
+        "-ERR LIMIT can't be negative\r\n",
+    );
+    c.expect(
+        "ZINTERCARD 1 z1 LIMIT x",
+        "-ERR LIMIT can't be negative\r\n",
+    );
+    c.expect("ZINTERCARD 1 z1 WITHSCORES", "-ERR syntax error\r\n");
+    c.expect("ZRANDMEMBER nokey", "$-1\r\n");
+    c.expect("ZRANDMEMBER nokey 2", "*0\r\n");
+    c.expect("ZRANDMEMBER z1 1 x", "-ERR syntax error\r\n");
+    c.expect("ZRANDMEMBER z1 0", "*0\r\n");
+    c.expect("ZRANDMEMBER z1 5", "*2\r\n$1\r\nb\r\n$1\r\na\r\n");
+    c.expect("ZRANGESTORE dst z1 0 -1", ":2\r\n");
+    c.expect(
+        "ZRANGE dst 0 -1 WITHSCORES",
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n",
+    );
+    c.expect(
+        "ZRANGESTORE dst z1 0 -1 WITHSCORES",
+        "-ERR syntax error\r\n",
+    );
+    c.expect("ZRANGESTORE dst z2 (10 +inf BYSCORE", ":1\r\n");
+    c.expect(
+        "ZRANGE dst 0 -1 WITHSCORES",
+        "*2\r\n$1\r\nc\r\n$2\r\n20\r\n",
+    );
+    c.expect("ZRANGESTORE dst nokey 0 -1", ":0\r\n");
+    c.expect("EXISTS dst", ":0\r\n");
+    c.expect(
+        "ZUNION 2 z1 z2 WEIGHTS 2 inf",
+        "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+    );
+    c.expect(
+        "ZUNION 2 z1 z2 WEIGHTS nan 1",
+        "-ERR weight value is not a float\r\n",
+    );
+    c.expect(
+        "ZUNION 2 z1 z2 WEIGHTS inf -inf WITHSCORES",
+        "*6\r\n$1\r\nc\r\n$4\r\n-inf\r\n$1\r\nb\r\n$1\r\n0\r\n$1\r\na\r\n$3\r\ninf\r\n",
+    );
+    c.expect("SET str v", "+OK\r\n");
+    c.expect(
+        "ZUNION 2 z1 str",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect(
+        "ZINTER 2 str nokey",
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
+    c.expect("ZUNIONSTORE str 1 z1", ":2\r\n");
+    c.expect("TYPE str", "+zset\r\n");
+    c.expect("ZDIFFSTORE d 1 nokey", ":0\r\n");
+    c.expect("ZUNIONSTORE d 1 z1 WEIGHTS 2 AGGREGATE min", ":2\r\n");
+    c.expect(
+        "ZRANGE d 0 -1 WITHSCORES",
+        "*4\r\n$1\r\na\r\n$1\r\n2\r\n$1\r\nb\r\n$1\r\n4\r\n",
+    );
+    c.expect("ZUNIONSTORE d 1 s1", ":2\r\n");
+    c.expect(
+        "ZRANGE d 0 -1 WITHSCORES",
+        "*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nc\r\n$1\r\n1\r\n",
+    );
+    let _ = c.call("HELLO 3");
+    c.expect(
+        "ZUNION 2 z1 z2 WITHSCORES",
+        "*3\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,12\r\n*2\r\n$1\r\nc\r\n,20\r\n",
+    );
+    c.expect(
+        "ZDIFF 1 z1 WITHSCORES",
+        "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2\r\n",
+    );
+    c.expect(
+        "ZRANDMEMBER z1 5 WITHSCORES",
+        "*2\r\n*2\r\n$1\r\nb\r\n,2\r\n*2\r\n$1\r\na\r\n,1\r\n",
+    );
+}

@@ -9,9 +9,9 @@
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
 //! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
 //!
-//! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs`; the blocking pops of lists
-//! and sorted sets in `pop_waits.rs`; what they share (typed access, `*SCAN` options) in
-//! `aggregate.rs`.
+//! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs` (with `zset_combine.rs` for
+//! `ZUNION`/`ZINTER`/`ZDIFF`); the blocking pops of lists and sorted sets in `pop_waits.rs`;
+//! what they share (typed access, `*SCAN` options) in `aggregate.rs`.
 
 pub mod aggregate;
 pub mod args;
@@ -24,6 +24,7 @@ pub mod pop_waits;
 pub mod server;
 pub mod sets;
 pub mod strings;
+pub mod zset_combine;
 pub mod zsets;
 
 use std::collections::HashMap;
@@ -165,6 +166,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        zset_combine::COMMANDS,
     ]
     .into_iter()
     .flatten()

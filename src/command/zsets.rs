@@ -49,6 +49,15 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("zpopmin", -2, WRITE | FAST, WRITE_FAST, zpopmin),
     spec("zpopmax", -2, WRITE | FAST, WRITE_FAST, zpopmax),
     spec("zscan", -3, READONLY, READ_SLOW, zscan),
+    spec("zrandmember", -2, READONLY, READ_SLOW, zrandmember),
+    CommandSpec {
+        name: "zrangestore",
+        arity: -5,
+        flags: WRITE | DENYOOM,
+        keys: (1, 2, 1),
+        categories: WRITE_SLOW,
+        handler: Handler::Sync(zrangestore),
+    },
     blocking("bzpopmin", pop_waits::bzpopmin),
     blocking("bzpopmax", pop_waits::bzpopmax),
 ];
@@ -516,6 +525,62 @@ fn range_generic(
 
 fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, None, None)
+}
+
+/// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: the selection
+/// stored with its scores (an empty one deletes `dst`); its size.
+fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let query = parse_range_query(&args[3..], None, None)?;
+    if query.with_scores {
+        return Err(errors::SYNTAX);
+    }
+    let now = ctx.now_ms;
+    let items = match read::<ZSet>(ctx.shard(&args[2])?, &args[2], now)? {
+        Some(zset) => select(zset, &query),
+        None => Vec::new(),
+    };
+    let mut result = ZSet::default();
+    for (score, member) in items {
+        result.insert(member, score);
+    }
+    let count = result.len();
+    aggregate::store(ctx.shard(&args[1])?, &args[1], result, now);
+    Ok(Reply::Integer(count as i64))
+}
+
+/// `ZRANDMEMBER key [count [WITHSCORES]]`: a negative count may repeat members.
+fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let (count, with_scores) = match args.len() {
+        2 => (None, false),
+        3 => (Some(aggregate::random_count(&args[2])?), false),
+        4 if is(&args[3], "WITHSCORES") => (Some(aggregate::random_count(&args[2])?), true),
+        _ => return Err(errors::SYNTAX),
+    };
+    let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
+    let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
+    let Some((count, repeat)) = count else {
+        let member = zset.and_then(|z| z.random()).map(|(m, _)| m.clone());
+        return Ok(Reply::bulk_or_nil(member));
+    };
+    let Some(zset) = zset else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let picked: Vec<(f64, Bytes)> = if repeat {
+        (0..count)
+            .filter_map(|_| zset.random().map(|(m, s)| (s, m.clone())))
+            .collect()
+    } else if count >= zset.len() {
+        // The whole set, highest first, as Redis 7.0 answers.
+        zset.iter_from(0, true)
+            .map(|(s, m)| (s, m.clone()))
+            .collect()
+    } else {
+        zset.random_distinct(count)
+            .into_iter()
+            .filter_map(|m| zset.score(m).map(|s| (s, m.clone())))
+            .collect()
+    };
+    Ok(members_reply(picked, with_scores, resp3))
 }
 
 fn zrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

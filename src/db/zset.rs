@@ -82,3 +82,15 @@ impl ZSet {
         self.scores.heap_size() + self.order.heap_size()
     }
 }
+
+impl ZSet {
+    /// A random member and its score (see [`Dict::random`]).
+    pub fn random(&self) -> Option<(&Bytes, f64)> {
+        self.scores.random().map(|(m, s)| (m, *s))
+    }
+
+    /// Up to `count` distinct random members (see [`Dict::random_distinct`]).
+    pub fn random_distinct(&self, count: usize) -> Vec<&Bytes> {
+        self.scores.random_distinct(count)
+    }
+}
