@@ -392,11 +392,13 @@ enum RangeKind {
 
 /// Parses the arguments after the key of a `ZRANGE`-family command. `kind`/`reverse` are
 /// preset by the older commands (`ZRANGEBYSCORE`, `ZREVRANGE`, …), in which case the
-/// `BYSCORE`/`BYLEX`/`REV` options are syntax errors, as in Redis.
+/// `BYSCORE`/`BYLEX`/`REV` options are syntax errors, as in Redis; `store` (`ZRANGESTORE`)
+/// refuses `WITHSCORES`.
 fn parse_range_query(
     args: &[Bytes],
     preset_kind: Option<RangeKind>,
     preset_reverse: Option<bool>,
+    store: bool,
 ) -> Result<RangeQuery, Error> {
     let (mut kind, mut reverse) = (preset_kind, preset_reverse);
     let mut with_scores = false;
@@ -405,7 +407,7 @@ fn parse_range_query(
     while at < args.len() {
         let option = &args[at];
         let left = args.len() - at - 1;
-        if is(option, "WITHSCORES") {
+        if !store && is(option, "WITHSCORES") {
             with_scores = true;
         } else if is(option, "LIMIT") && left >= 2 {
             limit = Some((args::int(&args[at + 1])?, args::int(&args[at + 2])?));
@@ -514,7 +516,7 @@ fn range_generic(
     kind: Option<RangeKind>,
     reverse: Option<bool>,
 ) -> CommandResult {
-    let query = parse_range_query(&args[2..], kind, reverse)?;
+    let query = parse_range_query(&args[2..], kind, reverse, false)?;
     let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
     let items = match read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? {
         Some(zset) => select(zset, &query),
@@ -530,10 +532,7 @@ fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: the selection
 /// stored with its scores (an empty one deletes `dst`); its size.
 fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let query = parse_range_query(&args[3..], None, None)?;
-    if query.with_scores {
-        return Err(errors::SYNTAX);
-    }
+    let query = parse_range_query(&args[3..], None, None, true)?;
     let now = ctx.now_ms;
     let items = match read::<ZSet>(ctx.shard(&args[2])?, &args[2], now)? {
         Some(zset) => select(zset, &query),
