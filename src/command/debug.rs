@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::args::is;
 use super::flags::*;
-use super::keys::{encoding_of, help_reply};
+use super::keys::help_reply;
 use super::{CommandSpec, Ctx, Handler, Outcome};
 use crate::errors::{self, Error};
 use crate::protocol::Reply;
@@ -101,7 +101,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> Result<Reply, Error> {
     let line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru_clock} lru_seconds_idle:0",
         entry as *const _,
-        encoding_of(&entry.value),
+        entry.value.encoding(),
         entry.value.heap_size() + 1,
     );
     Ok(Reply::Simple(line.into()))

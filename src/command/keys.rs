@@ -552,7 +552,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         return Ok(Reply::Nil);
     };
     match sub.as_str() {
-        "ENCODING" => Ok(Reply::bulk(encoding_of(&entry.value))),
+        "ENCODING" => Ok(Reply::bulk(entry.value.encoding())),
         "REFCOUNT" => {
             let shared = string_integer(&entry.value)
                 .is_some_and(|n| (0..SHARED_INTEGERS).contains(&n));
@@ -569,28 +569,5 @@ fn string_integer(value: &Value) -> Option<i64> {
         Value::Str(bytes) if bytes.len() <= 20 => args::parse_i64(bytes),
         #[allow(unreachable_patterns)]
         _ => None,
-    }
-}
-
-/// Largest string Redis stores embedded in its object header.
-const EMBSTR_MAX: usize = 44;
-/// Above this many bytes Redis has converted a small aggregate to its big encoding.
-const SMALL_AGGREGATE: usize = 8 * 1024;
-
-/// The encoding Redis would report for `value`.
-pub fn encoding_of(value: &Value) -> &'static str {
-    if string_integer(value).is_some() {
-        return "int";
-    }
-    let small = value.heap_size() <= SMALL_AGGREGATE;
-    match (value.type_name(), small) {
-        ("string", _) if value.heap_size() <= EMBSTR_MAX => "embstr",
-        ("string", _) => "raw",
-        ("list", true) => "listpack",
-        ("list", false) => "quicklist",
-        ("set", false) | ("hash", false) => "hashtable",
-        ("zset", false) => "skiplist",
-        (_, true) => "listpack",
-        (_, false) => "raw",
     }
 }

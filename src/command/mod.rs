@@ -10,20 +10,31 @@
 //! `SCAN` in `scan.rs`; `INFO` in `info.rs`; `COMMAND`, `FLUSHALL` in `server.rs`; `CONFIG`
 //! in `config.rs`; `DEBUG` in `debug.rs`; `LOCK.*` in `locks.rs`; `SUBSCRIBE`, `PUBLISH` in
 //! `pubsub.rs`; `MULTI`, `EXEC`, `WATCH` in `transactions.rs`.
+//!
+//! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs` (with `zset_combine.rs` for
+//! `ZUNION`/`ZINTER`/`ZDIFF`); the blocking pops of lists and sorted sets in `pop_waits.rs`;
+//! what they share (typed access, `*SCAN` options) in `aggregate.rs`.
 
+pub mod aggregate;
 pub mod args;
 pub mod compare;
 pub mod config;
 pub mod connection;
 pub mod debug;
+pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod locks;
+pub mod pop_waits;
 pub mod pubsub;
 pub mod scan;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zset_combine;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -167,6 +178,11 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         config::COMMANDS,
         info::COMMANDS,
         debug::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        zset_combine::COMMANDS,
     ]
     .into_iter()
     .flatten()

@@ -3,12 +3,20 @@
 //! A shard is a `parking_lot` mutex over a [`Shard`], not a tokio one, because no `.await`
 //! happens while it is held and the critical sections are tiny. Shards are taken only through a
 //! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
+//!
+//! Values ([`entry`]) are strings or one of the aggregates: [`list`], hashes and sets as a
+//! [`dict`] (an insertion-ordered map with stable scan cursors), and sorted sets ([`zset`],
+//! ordered by a [`ranktree`]).
 
+pub mod dict;
 pub mod entry;
 pub mod expiry;
+pub mod list;
 pub mod lock_meta;
 pub mod locks;
+pub mod ranktree;
 pub mod shard;
+pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
