@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use parking_lot::MutexGuard;
+use smallvec::SmallVec;
 
 use super::{Keyspace, Shard};
 use crate::errors::Error;
@@ -22,14 +23,15 @@ const OUT_OF_ORDER_PATIENCE: Duration = Duration::from_millis(500);
 /// Shards currently held by one command or script, sorted by global index.
 pub struct KeyLocks<'k> {
     keyspace: &'k Keyspace,
-    held: Vec<(usize, MutexGuard<'k, Shard>)>,
+    /// Inline for the usual one or two shards: no allocation per command.
+    held: SmallVec<[(usize, MutexGuard<'k, Shard>); 2]>,
 }
 
 impl<'k> KeyLocks<'k> {
     pub fn new(keyspace: &'k Keyspace) -> Self {
         KeyLocks {
             keyspace,
-            held: Vec::new(),
+            held: SmallVec::new(),
         }
     }
 
@@ -44,7 +46,7 @@ impl<'k> KeyLocks<'k> {
         db: usize,
         keys: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), Error> {
-        let mut indexes: Vec<usize> = keys
+        let mut indexes: SmallVec<[usize; 4]> = keys
             .into_iter()
             .map(|key| self.keyspace.shard_index(db, key))
             .collect();
@@ -82,10 +84,14 @@ impl<'k> KeyLocks<'k> {
         if self.held.is_empty() {
             return;
         }
-        let now = self.keyspace.now_ms();
+        // The clock is read only when some waiter has something to be offered.
+        let mut now = None;
         let mut expired = Vec::new();
         for (index, shard) in &mut self.held {
-            shard.serve_ready(now);
+            if shard.has_ready() {
+                let now = *now.get_or_insert_with(|| self.keyspace.now_ms());
+                shard.serve_ready(now);
+            }
             if shard.has_expired_keys() {
                 expired.push((*index, shard.take_expired_keys()));
             }
