@@ -15,6 +15,7 @@
 //! - [`config`]: the command line and its `LATCHKEY_*` environment variables.
 //! - [`errors`]: Redis's error texts, in one place.
 //! - [`glob`]: Redis glob patterns (`KEYS`, `SCAN MATCH`, `PSUBSCRIBE`).
+//! - [`script`]: scripts: the script cache, Lua 5.1 (feature `lua`), native lock scripts.
 
 pub mod client;
 pub mod clock;
@@ -25,6 +26,7 @@ pub mod db;
 pub mod errors;
 pub mod glob;
 pub mod protocol;
+pub mod script;
 pub mod server;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -46,6 +46,8 @@ pub struct Shared {
     next_client_id: AtomicU64,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The script cache and the scripts running past the time limit.
+    pub scripts: crate::script::Scripts,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Server {
             port: local_addr.port(),
             next_client_id: AtomicU64::new(0),
             shutdown: shutdown_rx,
+            scripts: crate::script::Scripts::default(),
         });
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));

@@ -7,12 +7,17 @@
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
+//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`; `EVAL`, `EVALSHA`, `SCRIPT` in
+//! `scripting.rs`.
+//!
+//! While a script runs past the script time limit, commands not flagged `ALLOW_BUSY` get
+//! `BUSY` (checked before any shard is locked), as in Redis.
 
 pub mod args;
 pub mod compare;
 pub mod connection;
 pub mod keys;
+pub mod scripting;
 pub mod server;
 pub mod strings;
 
@@ -151,6 +156,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        scripting::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -215,6 +221,9 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
         Err(error) => return Outcome::Reply(error.into()),
     };
     client.note_command(spec.name);
+    if shared.keyspace.script_busy() && !spec.has(flags::ALLOW_BUSY) {
+        return Outcome::Reply(errors::BUSY.into());
+    }
     let mut locks = KeyLocks::new(&shared.keyspace);
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
         return Outcome::Reply(error.into());
@@ -240,6 +249,13 @@ pub fn execute_nested(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    execute_spec(ctx, spec, args)
+}
+
+/// Runs a command the caller has already looked up and checked (a script's `redis.call` makes
+/// its own checks, with its own error texts), with the caller's `KeyLocks`. Blocking commands
+/// reply at once.
+pub fn execute_spec(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     if let Err(error) = lock_declared_keys(ctx.locks, ctx.client.db, spec, args) {
         return error.into();
     }

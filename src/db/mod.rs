@@ -10,6 +10,7 @@ pub mod locks;
 pub mod shard;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -28,6 +29,10 @@ pub struct Keyspace {
     databases: usize,
     hasher: hashbrown::DefaultHashBuilder,
     pub clock: SharedClock,
+    /// Scripts running past the script time limit. While it is above zero, commands (other than
+    /// those allowed while busy) get `BUSY`, and a command waiting for a shard gives up with
+    /// `BUSY` instead of parking its worker thread behind the script (see [`locks`]).
+    scripts_past_limit: AtomicUsize,
 }
 
 /// A cheap-to-clone handle to the keyspace.
@@ -46,6 +51,7 @@ impl Keyspace {
             databases,
             hasher: hashbrown::DefaultHashBuilder::default(),
             clock,
+            scripts_past_limit: AtomicUsize::new(0),
         }
     }
 
@@ -74,6 +80,20 @@ impl Keyspace {
 
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Whether a script is running past the script time limit (Redis's "busy" state).
+    pub fn script_busy(&self) -> bool {
+        self.scripts_past_limit.load(Ordering::Acquire) > 0
+    }
+
+    /// A script passed the time limit (`true`) or one that had passed it ended (`false`).
+    pub fn note_script_past_limit(&self, past: bool) {
+        if past {
+            self.scripts_past_limit.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.scripts_past_limit.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// The current monotonic time in milliseconds.
