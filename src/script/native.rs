@@ -450,23 +450,74 @@ mod tests {
     #[test]
     fn texts_are_byte_exact() {
         for (text, sha) in [
-            (texts::COMPARE_DELETE, "b70c2384248f88e6b75b9f89241a180f856ad852"),
-            (texts::REDIS_PY_RELEASE, "c3f8721cbb97f72bc19e972846bd7aaf91901658"),
-            (texts::REDIS_PY_EXTEND, "a4e8783852e6b949f9ef3a97212805108459a890"),
-            (texts::REDIS_PY_REACQUIRE, "1cac51482acf5858da00f6d685d68f886cd6b6b2"),
-            (texts::REDLOCK4_ACQUIRE, "e5a322e2634ef59a516e8ea150cb085afafee684"),
-            (texts::REDLOCK4_RELEASE, "0f0f23b9048b36752b5be114f357ba083449f908"),
-            (texts::REDLOCK4_EXTEND, "ce46f80993d5dac20dd066eb301a4e37994bdbed"),
-            (texts::REDLOCK5_ACQUIRE, "96da70f7716f27d278a5218544df37fd8b0a5e4c"),
-            (texts::REDLOCK5_EXTEND, "aed6f382e410db8ba7926d4e5e9aab410bf2a78a"),
-            (texts::REDLOCK5_RELEASE, "e4612211c9f8f51c257e26e056b0a654b3187242"),
-            (texts::SESAME_ACQUIRE, "1b77b94aa78451d55dfa97e18819bfbfc596cb5b"),
-            (texts::SESAME_EXTEND, "820e9778d2b6733e9ed771e4be90ae73a95a6f3b"),
-            (texts::SESAME_RELEASE, "df51f6837dcfe303d334e6abea9aeae192bab216"),
-            (texts::REDSYNC_DELETE, "e950836ed1e694540c503ef9972b8de518044d3b"),
-            (texts::REDSYNC_DELETE_OLD, "00583931c4e4d483f6233879c133c71ed5393f9d"),
-            (texts::REDSYNC_TOUCH, "d75bb8b5bd13532ddedd17762e772346e39b321e"),
-            (texts::REDSYNC_TOUCH_OR_TAKE, "b6b55c439e02c6f52ffb8be7ec8c0d0ac816ea79"),
+            (
+                texts::COMPARE_DELETE,
+                "b70c2384248f88e6b75b9f89241a180f856ad852",
+            ),
+            (
+                texts::REDIS_PY_RELEASE,
+                "c3f8721cbb97f72bc19e972846bd7aaf91901658",
+            ),
+            (
+                texts::REDIS_PY_EXTEND,
+                "a4e8783852e6b949f9ef3a97212805108459a890",
+            ),
+            (
+                texts::REDIS_PY_REACQUIRE,
+                "1cac51482acf5858da00f6d685d68f886cd6b6b2",
+            ),
+            (
+                texts::REDLOCK4_ACQUIRE,
+                "e5a322e2634ef59a516e8ea150cb085afafee684",
+            ),
+            (
+                texts::REDLOCK4_RELEASE,
+                "0f0f23b9048b36752b5be114f357ba083449f908",
+            ),
+            (
+                texts::REDLOCK4_EXTEND,
+                "ce46f80993d5dac20dd066eb301a4e37994bdbed",
+            ),
+            (
+                texts::REDLOCK5_ACQUIRE,
+                "96da70f7716f27d278a5218544df37fd8b0a5e4c",
+            ),
+            (
+                texts::REDLOCK5_EXTEND,
+                "aed6f382e410db8ba7926d4e5e9aab410bf2a78a",
+            ),
+            (
+                texts::REDLOCK5_RELEASE,
+                "e4612211c9f8f51c257e26e056b0a654b3187242",
+            ),
+            (
+                texts::SESAME_ACQUIRE,
+                "1b77b94aa78451d55dfa97e18819bfbfc596cb5b",
+            ),
+            (
+                texts::SESAME_EXTEND,
+                "820e9778d2b6733e9ed771e4be90ae73a95a6f3b",
+            ),
+            (
+                texts::SESAME_RELEASE,
+                "df51f6837dcfe303d334e6abea9aeae192bab216",
+            ),
+            (
+                texts::REDSYNC_DELETE,
+                "e950836ed1e694540c503ef9972b8de518044d3b",
+            ),
+            (
+                texts::REDSYNC_DELETE_OLD,
+                "00583931c4e4d483f6233879c133c71ed5393f9d",
+            ),
+            (
+                texts::REDSYNC_TOUCH,
+                "d75bb8b5bd13532ddedd17762e772346e39b321e",
+            ),
+            (
+                texts::REDSYNC_TOUCH_OR_TAKE,
+                "b6b55c439e02c6f52ffb8be7ec8c0d0ac816ea79",
+            ),
         ] {
             assert_eq!(sha_hex(&sha1(text.as_bytes())), sha, "{text:?}");
         }
@@ -481,7 +532,7 @@ mod tests {
         let extend = find(&sha1(texts::REDIS_PY_EXTEND.as_bytes())).unwrap();
         assert_eq!(
             (extend.lines.get, extend.lines.pttl, extend.lines.pexpire),
-            (2, 6, 17)
+            (2, 6, 18)
         );
         let redsync = find(&sha1(texts::REDSYNC_DELETE.as_bytes())).unwrap();
         assert_eq!(
