@@ -112,6 +112,10 @@ impl Shard {
         let had = entry.has_deadline();
         entry.deadline_ms = deadline_ms;
         if deadline_ms <= now_ms {
+            if !had {
+                // `remove` counts a key with a deadline out of `volatile`: count it in first.
+                self.volatile += 1;
+            }
             self.remove(key, now_ms);
             return true;
         }
