@@ -17,7 +17,10 @@ const COMPARE_DELETE: &str =
     "if redis.call(\"get\",KEYS[1]) == ARGV[1] then return redis.call(\"del\",KEYS[1]) else return 0 end";
 
 fn args(words: &[&str]) -> Vec<Bytes> {
-    words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+    words
+        .iter()
+        .map(|w| Bytes::copy_from_slice(w.as_bytes()))
+        .collect()
 }
 
 fn run(shared: &Arc<Shared>, client: &mut Client, request: &[Bytes]) {
@@ -36,8 +39,16 @@ fn bench(c: &mut Criterion) {
     let mut client = Client::new(Arc::new(ClientInfo::new(1, addr, addr)), true);
 
     let sha = latchkey::script::sha_hex(&latchkey::script::sha1(COMPARE_DELETE.as_bytes()));
-    run(&shared, &mut client, &args(&["SCRIPT", "LOAD", COMPARE_DELETE]));
-    run(&shared, &mut client, &args(&["SET", "lock:1", "holder", "PX", "600000"]));
+    run(
+        &shared,
+        &mut client,
+        &args(&["SCRIPT", "LOAD", COMPARE_DELETE]),
+    );
+    run(
+        &shared,
+        &mut client,
+        &args(&["SET", "lock:1", "holder", "PX", "600000"]),
+    );
 
     let get = args(&["GET", "lock:1"]);
     // A release by someone who does not hold the lock: GET, compare, reply 0 (state unchanged).

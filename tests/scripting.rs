@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::thread;
-use std::time::{Duration, Instant};
-
-use common::{start, start_with, Raw, TestServer};
+use common::{start, Raw, TestServer};
 
 /// The compare-and-delete every lock tutorial shows (run natively).
 const COMPARE_DELETE: &str =
@@ -26,6 +23,7 @@ fn eval(c: &mut Raw, script: &str, keys: &[&str], argv: &[&str]) -> String {
     String::from_utf8_lossy(&c.cmd(&args)).into_owned()
 }
 
+#[cfg(feature = "lua")]
 fn sha1_hex(text: &str) -> String {
     latchkey::script::sha_hex(&latchkey::script::sha1(text.as_bytes()))
 }
@@ -127,7 +125,11 @@ fn argument_and_subcommand_errors() {
 
 #[cfg(feature = "lua")]
 mod lua {
+    use std::thread;
+    use std::time::{Duration, Instant};
+
     use super::*;
+    use common::start_with;
 
     #[test]
     fn ipairs_over_several_keys() {

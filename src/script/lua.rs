@@ -275,7 +275,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
                 .call::<MultiValue>((function, engine.handler.clone()))
         };
         let resp3 = current.resp3;
-        let sha = sha_hex(&invocation.sha);
+        let sha = || sha_hex(&invocation.sha);
         let result = match outcome {
             Ok(values) => {
                 let mut values = values.into_iter();
@@ -283,12 +283,12 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
                     Some(Value::Boolean(true)) => {
                         Ok(lua_to_reply(&values.next().unwrap_or(Value::Nil), resp3, 0))
                     }
-                    _ => Err(error_reply(&values.next().unwrap_or(Value::Nil), &sha)),
+                    _ => Err(error_reply(&values.next().unwrap_or(Value::Nil), &sha())),
                 }
             }
             Err(error) => Err(script_error(
                 &format!("ERR {}", message(&error)),
-                &sha,
+                &sha(),
                 None,
             )),
         };

@@ -298,7 +298,9 @@ impl NativeScript {
             } => {
                 let key = &keys[0];
                 match run.get(key)? {
-                    Some(value) if value == argv[0] => run.call(self.lines.del, &[b"del", key]),
+                    Some(value) if value == argv[0] => {
+                        run.call(self.lines.del, &[Bytes::from_static(b"del"), key.clone()])
+                    }
                     None if missing_is_minus_one => Ok(Reply::Integer(-1)),
                     _ => Ok(Reply::Integer(0)),
                 }
@@ -307,7 +309,10 @@ impl NativeScript {
                 if !run.token_matches(&keys[0], &argv[0])? {
                     return Ok(Reply::Integer(0));
                 }
-                run.call(self.lines.del, &[b"del", &keys[0]])?;
+                run.call(
+                    self.lines.del,
+                    &[Bytes::from_static(b"del"), keys[0].clone()],
+                )?;
                 Ok(Reply::Integer(1))
             }
             Kind::RedisPyExtend => {
@@ -315,10 +320,11 @@ impl NativeScript {
                 if !run.token_matches(key, &argv[0])? {
                     return Ok(Reply::Integer(0));
                 }
-                let expiration = match run.call(self.lines.pttl, &[b"pttl", key])? {
-                    Reply::Integer(ms) => ms,
-                    _ => 0,
-                };
+                let expiration =
+                    match run.call(self.lines.pttl, &[Bytes::from_static(b"pttl"), key.clone()])? {
+                        Reply::Integer(ms) => ms,
+                        _ => 0,
+                    };
                 if expiration < 0 {
                     return Ok(Reply::Integer(0));
                 }
@@ -328,31 +334,57 @@ impl NativeScript {
                     }
                     _ => argv[1].clone(),
                 };
-                run.call(self.lines.pexpire, &[b"pexpire", key, &new_ttl])?;
+                run.call(
+                    self.lines.pexpire,
+                    &[Bytes::from_static(b"pexpire"), key.clone(), new_ttl.clone()],
+                )?;
                 Ok(Reply::Integer(1))
             }
             Kind::CheckedPexpire => {
                 if !run.token_matches(&keys[0], &argv[0])? {
                     return Ok(Reply::Integer(0));
                 }
-                run.call(self.lines.pexpire, &[b"pexpire", &keys[0], &argv[1]])?;
+                run.call(
+                    self.lines.pexpire,
+                    &[
+                        Bytes::from_static(b"pexpire"),
+                        keys[0].clone(),
+                        argv[1].clone(),
+                    ],
+                )?;
                 Ok(Reply::Integer(1))
             }
             Kind::Touch { or_take } => {
                 let (key, token, ttl) = (&keys[0], &argv[0], &argv[1]);
                 if run.get(key)?.is_some_and(|value| value == token) {
-                    return run.call(self.lines.pexpire, &[b"pexpire", key, ttl]);
+                    return run.call(
+                        self.lines.pexpire,
+                        &[Bytes::from_static(b"pexpire"), key.clone(), ttl.clone()],
+                    );
                 }
                 if !or_take {
                     return Ok(Reply::Integer(0));
                 }
-                let taken = run.call(self.lines.set, &[b"set", key, token, b"PX", ttl, b"NX"])?;
+                let taken = run.call(
+                    self.lines.set,
+                    &[
+                        Bytes::from_static(b"set"),
+                        key.clone(),
+                        token.clone(),
+                        Bytes::from_static(b"PX"),
+                        ttl.clone(),
+                        Bytes::from_static(b"NX"),
+                    ],
+                )?;
                 Ok(Reply::Integer(truthy(&taken) as i64))
             }
             Kind::MultiAcquire { args } => {
                 run.select_first(args, argv);
                 for key in keys {
-                    let exists = run.call(self.lines.exists, &[b"exists", key])?;
+                    let exists = run.call(
+                        self.lines.exists,
+                        &[Bytes::from_static(b"exists"), key.clone()],
+                    )?;
                     if exists == Reply::Integer(1) {
                         return Ok(Reply::Integer(0));
                     }
@@ -397,9 +429,8 @@ struct Run<'r, 's, 'c, 'k> {
 
 impl Run<'_, '_, '_, '_> {
     /// `redis.call(…)` on the given line of the text: an error reply raises the script error.
-    fn call(&mut self, line: usize, args: &[&[u8]]) -> CommandResult {
-        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        match self.call.call(&args) {
+    fn call(&mut self, line: usize, args: &[Bytes]) -> CommandResult {
+        match self.call.call(args) {
             Reply::Error(text) => Err(script_error(
                 &error_table_text(&format!("-{text}")),
                 &self.script.sha_hex,
@@ -412,7 +443,7 @@ impl Run<'_, '_, '_, '_> {
     /// `redis.call("get", key)`: the value, or `None` for Lua's `false`.
     fn get(&mut self, key: &Bytes) -> Result<Option<Bytes>, Error> {
         let line = self.script.lines.get;
-        match self.call(line, &[b"get", key])? {
+        match self.call(line, &[Bytes::from_static(b"get"), key.clone()])? {
             Reply::Bulk(value) => Ok(Some(value)),
             _ => Ok(None),
         }
@@ -435,7 +466,16 @@ impl Run<'_, '_, '_, '_> {
     fn set_all(&mut self, keys: &[Bytes], token: &Bytes, ttl: &Bytes) -> CommandResult {
         let line = self.script.lines.set;
         for key in keys {
-            self.call(line, &[b"set", key, token, b"PX", ttl])?;
+            self.call(
+                line,
+                &[
+                    Bytes::from_static(b"set"),
+                    key.clone(),
+                    token.clone(),
+                    Bytes::from_static(b"PX"),
+                    ttl.clone(),
+                ],
+            )?;
         }
         Ok(Reply::Integer(keys.len() as i64))
     }
