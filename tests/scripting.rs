@@ -392,6 +392,27 @@ mod lua {
     }
 
     #[test]
+    fn nothing_carries_over_between_scripts() {
+        let server = start();
+        let mut c = server.raw();
+        let spoil = "setmetatable(KEYS, {__index = function() return 'spoiled' end}) collectgarbage('stop') return 1";
+        assert_eq!(eval(&mut c, spoil, &["a"], &[]), ":1\r\n");
+        assert_eq!(
+            eval(&mut c, "return {KEYS[1], KEYS[2]}", &["b"], &[]),
+            "*1\r\n$1\r\nb\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return {getmetatable('') == false, collectgarbage('count') > 0}",
+                &[],
+                &[]
+            ),
+            "*2\r\n:1\r\n:1\r\n"
+        );
+    }
+
+    #[test]
     fn runaway_allocation_fails_the_script_only() {
         let server = start();
         let mut c = server.raw();

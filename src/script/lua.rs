@@ -292,6 +292,8 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
                 None,
             )),
         };
+        // A script may have stopped the collector (`collectgarbage("stop")`): not for the next.
+        engine.lua.gc_restart();
         if result.is_err() && engine.lua.used_memory() > MEMORY_LIMIT / 2 {
             let _ = engine.lua.gc_collect();
         }
@@ -424,6 +426,10 @@ impl Engine {
 }
 
 fn fill(lua: &Lua, table: &Table, items: &[Bytes]) -> mlua::Result<()> {
+    // A previous script may have given the table a metatable: nothing carries over.
+    if table.metatable().is_some() {
+        table.set_metatable(None)?;
+    }
     let previous = table.raw_len();
     for (i, item) in items.iter().enumerate() {
         table.raw_set(i + 1, lua.create_string(item)?)?;
