@@ -62,6 +62,8 @@ pub struct Shared {
     pub pubsub: Arc<PubSub>,
     /// Keyspace notification settings (`notify-keyspace-events`).
     pub notify: Arc<Notifier>,
+    /// The script cache and the scripts running past the time limit.
+    pub scripts: crate::script::Scripts,
 }
 
 impl Shared {
@@ -138,6 +140,7 @@ impl Server {
             fencing: Arc::new(FencingSequence::from_wall_clock()),
             pubsub,
             notify: notify.clone(),
+            scripts: crate::script::Scripts::default(),
         });
         let _ = shared.keyspace.notifier.set(notify);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);

@@ -7,13 +7,16 @@
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `KEYS`,
-//! `SCAN` in `scan.rs`; `INFO` in `info.rs`; `COMMAND`, `FLUSHALL` in `server.rs`; `CONFIG`
+//! `SCAN` in `scan.rs`; `INFO` in `info.rs`; `COMMAND`, `FLUSHALL` in `server.rs`; `EVAL`, `EVALSHA`, `SCRIPT` in `scripting.rs`; `CONFIG`
 //! in `config.rs`; `DEBUG` in `debug.rs`; `LOCK.*` in `locks.rs`; `SUBSCRIBE`, `PUBLISH` in
 //! `pubsub.rs`; `MULTI`, `EXEC`, `WATCH` in `transactions.rs`.
 //!
 //! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs` (with `zset_combine.rs` for
 //! `ZUNION`/`ZINTER`/`ZDIFF`); the blocking pops of lists and sorted sets in `pop_waits.rs`;
 //! what they share (typed access, `*SCAN` options) in `aggregate.rs`.
+//!
+//! While a script runs past the script time limit, commands not flagged `ALLOW_BUSY` get
+//! `BUSY` (checked before any shard is locked), as in Redis.
 
 pub mod aggregate;
 pub mod args;
@@ -29,6 +32,7 @@ pub mod locks;
 pub mod pop_waits;
 pub mod pubsub;
 pub mod scan;
+pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod strings;
@@ -183,6 +187,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         sets::COMMANDS,
         zsets::COMMANDS,
         zset_combine::COMMANDS,
+        scripting::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -261,6 +266,9 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
         return Outcome::Reply(transactions::queue(client, args));
     }
     client.note_command(spec.name);
+    if shared.keyspace.script_busy() && !spec.has(flags::ALLOW_BUSY) {
+        return Outcome::Reply(errors::BUSY.into());
+    }
     let mut locks = KeyLocks::new(&shared.keyspace);
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
         return Outcome::Reply(error.into());
@@ -286,6 +294,13 @@ pub fn execute_nested(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    execute_spec(ctx, spec, args)
+}
+
+/// Runs a command the caller has already looked up and checked (a script's `redis.call` makes
+/// its own checks, with its own error texts), with the caller's `KeyLocks`. Blocking commands
+/// reply at once.
+pub fn execute_spec(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     if let Err(error) = lock_declared_keys(ctx.locks, ctx.client.db, spec, args) {
         return error.into();
     }

@@ -19,6 +19,7 @@ pub mod shard;
 pub mod zset;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -41,6 +42,10 @@ pub struct Keyspace {
     /// Where keys removed by expiry are reported (`expired` keyspace notifications); set once
     /// by the server at start. Unset, expired keys are simply forgotten.
     pub notifier: OnceLock<Arc<crate::notify::Notifier>>,
+    /// Scripts running past the script time limit. While it is above zero, commands (other than
+    /// those allowed while busy) get `BUSY`, and a command waiting for a shard gives up with
+    /// `BUSY` instead of parking its worker thread behind the script (see [`locks`]).
+    scripts_past_limit: AtomicUsize,
 }
 
 /// A cheap-to-clone handle to the keyspace.
@@ -59,6 +64,7 @@ impl Keyspace {
             databases,
             hasher: hashbrown::DefaultHashBuilder::default(),
             clock,
+            scripts_past_limit: AtomicUsize::new(0),
             notifier: OnceLock::new(),
         }
     }
@@ -95,6 +101,20 @@ impl Keyspace {
 
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Whether a script is running past the script time limit (Redis's "busy" state).
+    pub fn script_busy(&self) -> bool {
+        self.scripts_past_limit.load(Ordering::Acquire) > 0
+    }
+
+    /// A script passed the time limit (`true`) or one that had passed it ended (`false`).
+    pub fn note_script_past_limit(&self, past: bool) {
+        if past {
+            self.scripts_past_limit.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.scripts_past_limit.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// The current monotonic time in milliseconds.
