@@ -18,7 +18,11 @@
 //! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
 //! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
+//! - [`acl`]: users, their passwords and permissions (`AUTH`, `ACL`, `--aclfile`), protected
+//!   mode.
+//! - [`tls`]: the TLS listener's rustls configuration and handshake.
 
+pub mod acl;
 pub mod client;
 pub mod clock;
 pub mod command;
@@ -32,6 +36,7 @@ pub mod notify;
 pub mod protocol;
 pub mod pubsub;
 pub mod server;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;

@@ -11,6 +11,7 @@
 //! in `config.rs`; `DEBUG` in `debug.rs`; `LOCK.*` in `locks.rs`; `SUBSCRIBE`, `PUBLISH` in
 //! `pubsub.rs`; `MULTI`, `EXEC`, `WATCH` in `transactions.rs`.
 
+pub mod acl;
 pub mod args;
 pub mod compare;
 pub mod config;
@@ -167,6 +168,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         config::COMMANDS,
         info::COMMANDS,
         debug::COMMANDS,
+        acl::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -297,8 +299,9 @@ pub fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Lookup, arity and authentication: the checks every command passes first, in Redis's order
-/// (an unknown command or a wrong argument count is reported even before `AUTH`).
+/// Lookup, arity, authentication and the user's permissions: the checks every command passes
+/// first, in Redis's order (an unknown command or a wrong argument count is reported even
+/// before `AUTH`). The permission check is one atomic load for an unrestricted user.
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error> {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
         return Err(errors::unknown_command(args));
@@ -309,6 +312,7 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error>
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return Err(errors::NOAUTH);
     }
+    client.user.check(spec, args)?;
     Ok(spec)
 }
 
