@@ -193,7 +193,9 @@ impl Rules {
                 let before = self.passwords.len();
                 self.passwords.retain(|h| *h != hash);
                 if self.passwords.len() == before {
-                    return Err("The password you are trying to remove from the user does not exist");
+                    return Err(
+                        "The password you are trying to remove from the user does not exist",
+                    );
                 }
             }
             '~' => {
@@ -393,10 +395,9 @@ impl User {
     fn check_restricted(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Error> {
         match self.denial(spec, args) {
             None => Ok(()),
-            Some(Denial::Command) => Err(no_command_permission(
-                &self.name,
-                &shown_name(spec, args),
-            )),
+            Some(Denial::Command) => {
+                Err(no_command_permission(&self.name, &shown_name(spec, args)))
+            }
             Some(Denial::Key(_)) => Err(NO_KEY_PERMISSION),
         }
     }
@@ -810,7 +811,10 @@ mod tests {
         assert!(acl.authenticate(b"default", b"pw").is_ok());
         acl.set_default_password(None);
         assert!(!acl.requires_auth());
-        assert_eq!(acl.default_user().describe(), "user default on nopass ~* &* +@all");
+        assert_eq!(
+            acl.default_user().describe(),
+            "user default on nopass ~* &* +@all"
+        );
     }
 
     #[test]
@@ -820,7 +824,9 @@ mod tests {
         assert!(acl.authenticate(b"default", b"ignored").is_err());
         assert!(acl.authenticate(b"default", b"admin").is_ok());
         assert!(acl.authenticate(b"app", b"apppw").is_ok());
-        let error = Acl::from_file_text("user x on +nosuch\n", None).err().unwrap();
+        let error = Acl::from_file_text("user x on +nosuch\n", None)
+            .err()
+            .unwrap();
         assert_eq!(
             error,
             "line 1: Error in user rule '+nosuch': Unknown command or category name in ACL"

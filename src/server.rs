@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
 use crate::acl::Acl;
 use crate::client::ClientInfo;
@@ -299,7 +299,10 @@ fn load_acl(config: &Config) -> io::Result<Acl> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     Acl::from_file_text(&text, requirepass).map_err(|e| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{}: {e}", path.display()))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", path.display()),
+        )
     })
 }
 

@@ -48,8 +48,12 @@ pub fn server_config(
     ca_file: Option<&Path>,
 ) -> io::Result<ServerConfig> {
     let certs = read_certs(cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| invalid(format!("{}: no usable private key: {e}", key_file.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+        invalid(format!(
+            "{}: no usable private key: {e}",
+            key_file.display()
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -375,7 +375,9 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
     let password_changed = shared.config.read().requirepass != updated.requirepass;
     if password_changed {
         // `requirepass` is the default user's password, as in Redis.
-        shared.acl.set_default_password(updated.requirepass.as_deref());
+        shared
+            .acl
+            .set_default_password(updated.requirepass.as_deref());
     }
     *shared.config.write() = updated;
     Ok(Reply::OK)

@@ -510,9 +510,10 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| *a == client.local_addr.to_string())
             && self.normal.unwrap_or(true)
-            && self.user.as_ref().is_none_or(|user| {
-                *user == client.meta.lock().user.as_deref().unwrap_or("default")
-            })
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|user| *user == client.meta.lock().user.as_deref().unwrap_or("default"))
     }
 }
 
