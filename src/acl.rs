@@ -14,7 +14,8 @@
 //! Supported subset (documented in the README): `on`, `off`, `>password`, `<password`,
 //! `#hash`, `!hash`, `nopass`, `resetpass`, `+@category`, `-@category`, `+command`,
 //! `-command`, `allcommands`, `nocommands`, `~pattern`, `allkeys`, `resetkeys`, `reset`, and
-//! the channel rules `&pattern`, `allchannels`, `resetchannels` (kept and shown, not checked).
+//! the channel rules `&pattern`, `allchannels`, `resetchannels` (checked on `PUBLISH`,
+//! `SPUBLISH`, `SUBSCRIBE`, `SSUBSCRIBE` and `PSUBSCRIBE`).
 //! Subcommand rules (`+config|get`) and selectors are not supported.
 
 use std::collections::{BTreeMap, HashSet};
@@ -313,6 +314,9 @@ fn no_command_permission(user: &str, command: &str) -> Error {
     Error(format!("NOPERM User {user} has no permissions to run the '{command}' command").into())
 }
 
+/// The error for a channel outside the user's channel patterns (Redis 7.2+).
+pub const NO_CHANNEL_PERMISSION: Error = Error::fixed("NOPERM No permissions to access a channel");
+
 /// The error for a key outside the user's patterns (Redis 7.2+).
 pub const NO_KEY_PERMISSION: Error = Error::fixed("NOPERM No permissions to access a key");
 
@@ -399,6 +403,7 @@ impl User {
                 Err(no_command_permission(&self.name, &shown_name(spec, args)))
             }
             Some(Denial::Key(_)) => Err(NO_KEY_PERMISSION),
+            Some(Denial::Channel(_)) => Err(NO_CHANNEL_PERMISSION),
         }
     }
 
@@ -410,6 +415,9 @@ impl User {
         let rules = self.rules.read();
         if !rules.commands.contains(spec.name) {
             return Some(Denial::Command);
+        }
+        if let Some(channel) = denied_channel(&rules, spec, args) {
+            return Some(Denial::Channel(channel));
         }
         if rules.all_keys {
             return None;
@@ -435,6 +443,10 @@ impl User {
             Some(Denial::Key(key)) => format!(
                 "This user has no permissions to access the '{}' key",
                 String::from_utf8_lossy(&key)
+            ),
+            Some(Denial::Channel(channel)) => format!(
+                "This user has no permissions to access the '{}' channel",
+                String::from_utf8_lossy(&channel)
             ),
         }
     }
@@ -519,6 +531,33 @@ impl User {
 enum Denial {
     Command,
     Key(Bytes),
+    Channel(Bytes),
+}
+
+/// The first channel of a pub/sub command outside the user's channel patterns. Channels must
+/// match a pattern; a `PSUBSCRIBE` pattern must equal one (as in Redis).
+fn denied_channel(rules: &Rules, spec: &CommandSpec, args: &[Bytes]) -> Option<Bytes> {
+    if rules.all_channels {
+        return None;
+    }
+    let channels = match spec.name {
+        "publish" | "spublish" => args.get(1..2)?,
+        "subscribe" | "ssubscribe" | "psubscribe" => args.get(1..)?,
+        _ => return None,
+    };
+    let literal = spec.name == "psubscribe";
+    channels
+        .iter()
+        .find(|channel| {
+            !rules.channel_patterns.iter().any(|pattern| {
+                if literal {
+                    pattern.as_bytes() == &channel[..]
+                } else {
+                    crate::glob::matches(pattern.as_bytes(), channel)
+                }
+            })
+        })
+        .cloned()
 }
 
 /// Why `ACL SETUSER` failed.

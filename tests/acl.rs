@@ -204,6 +204,45 @@ fn setuser_and_deluser_at_runtime() {
 }
 
 #[test]
+fn channel_patterns_limit_pubsub() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect(
+        "ACL SETUSER notifier on nopass &locks:* +publish +subscribe +psubscribe",
+        "+OK\r\n",
+    );
+    let mut c = authed(&server, "notifier", "x");
+    c.expect("PUBLISH locks:released tok", ":0\r\n");
+    c.expect(
+        "PUBLISH other tok",
+        "-NOPERM No permissions to access a channel\r\n",
+    );
+    c.expect(
+        "SUBSCRIBE locks:a other",
+        "-NOPERM No permissions to access a channel\r\n",
+    );
+    c.expect(
+        "PSUBSCRIBE locks:?",
+        "-NOPERM No permissions to access a channel\r\n",
+    );
+    admin.expect(
+        "ACL DRYRUN notifier PUBLISH other x",
+        "$58\r\nThis user has no permissions to access the 'other' channel\r\n",
+    );
+    c.expect(
+        "PSUBSCRIBE locks:*",
+        "*3\r\n$10\r\npsubscribe\r\n$7\r\nlocks:*\r\n:1\r\n",
+    );
+    // A user with no channel rule (Redis 7's resetchannels) may publish nowhere.
+    admin.expect("ACL SETUSER quiet on nopass +publish", "+OK\r\n");
+    let mut q = authed(&server, "quiet", "x");
+    q.expect(
+        "PUBLISH locks:a x",
+        "-NOPERM No permissions to access a channel\r\n",
+    );
+}
+
+#[test]
 fn restricted_commands_inside_multi_abort_exec() {
     let server = common::start();
     let mut admin = server.raw();
