@@ -18,6 +18,8 @@
 //! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
 //! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
+//! - [`limits`]: client output/query buffer limits, TCP keepalive, `maxmemory` for writes.
+//! - [`memory`]: used memory: a counting global allocator the binary installs.
 
 pub mod client;
 pub mod clock;
@@ -27,7 +29,9 @@ pub mod connection;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod limits;
 pub mod locks;
+pub mod memory;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;

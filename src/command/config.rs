@@ -96,6 +96,19 @@ const PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "client-output-buffer-limit",
+        get: |config, _| config.client_output_buffer_limit.to_string(),
+        set: Some(|config, value| config.client_output_buffer_limit.update(value)),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |config, _| config.client_query_buffer_limit.to_string(),
+        set: Some(|config, value| {
+            config.client_query_buffer_limit = memory(value, 1024 * 1024, i64::MAX)?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "cluster-enabled",
         get: |_, _| "no".into(),
         set: None,
@@ -234,6 +247,14 @@ const PARAMS: &[Param] = &[
         set: Some(|_, value| no_persistence(value, &[""], "")),
     },
     Param {
+        name: "tcp-keepalive",
+        get: |config, _| config.tcp_keepalive.to_string(),
+        set: Some(|config, value| {
+            config.tcp_keepalive = integer(value, 0, i64::from(i32::MAX))?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "timeout",
         get: |config, _| config.timeout.to_string(),
         set: Some(|config, value| {
@@ -364,6 +385,7 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
     shared
         .notify
         .set(crate::notify::parse_flags(updated.notify_keyspace_events.as_bytes()).unwrap_or(0));
+    shared.limits.apply(&updated, &shared.pubsub);
     *shared.config.write() = updated;
     Ok(Reply::OK)
 }

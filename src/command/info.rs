@@ -176,10 +176,14 @@ pub fn human_bytes(bytes: u64) -> String {
 }
 
 fn memory(shared: &Shared, out: &mut String) {
-    let used = (0..shared.keyspace.shard_count())
-        .map(|i| shared.keyspace.shard_mutex(i).lock().approximate_memory() as u64)
-        .sum::<u64>()
-        + BASELINE_MEMORY;
+    let used = if crate::memory::counting() {
+        crate::memory::used()
+    } else {
+        (0..shared.keyspace.shard_count())
+            .map(|i| shared.keyspace.shard_mutex(i).lock().approximate_memory() as u64)
+            .sum::<u64>()
+            + BASELINE_MEMORY
+    };
     let rss = resident_memory().unwrap_or(used);
     let peak = shared
         .memory_peak
