@@ -467,3 +467,41 @@ fn sigterm_does_not_wait_forever_for_a_client_that_does_not_read() {
     assert_eq!(code, Some(0));
     assert!(took < Duration::from_secs(6), "shutdown took {took:?}");
 }
+
+#[test]
+fn the_command_layer_runs_without_a_listener() {
+    use latchkey::client::{Client, ClientInfo};
+    use latchkey::command::{self, Outcome};
+    use std::sync::Arc;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = runtime.enter();
+    let shared = latchkey::Server::new(latchkey::Config::default()).shared_without_listener();
+    let addr = "127.0.0.1:1".parse().unwrap();
+    let info = Arc::new(ClientInfo::new(shared.next_client_id(), addr, addr));
+    let mut client = Client::new(info, true);
+    let run = |client: &mut Client, line: &str| {
+        let args: Vec<bytes::Bytes> = line
+            .split(' ')
+            .map(|w| bytes::Bytes::copy_from_slice(w.as_bytes()))
+            .collect();
+        match command::execute(&shared, client, &args) {
+            Outcome::Reply(reply) => {
+                let mut out = bytes::BytesMut::new();
+                reply.encode(&mut out, false);
+                String::from_utf8_lossy(&out).into_owned()
+            }
+            Outcome::Block(_) => "blocked".into(),
+        }
+    };
+    assert_eq!(run(&mut client, "SET k v NX PX 1000"), "+OK\r\n");
+    assert_eq!(run(&mut client, "GET k"), "$1\r\nv\r\n");
+    assert_eq!(
+        run(&mut client, "LOCK.ACQUIRE k t PX 100 WAIT 1000"),
+        "blocked"
+    );
+    assert_eq!(run(&mut client, "CONFIG SET maxmemory 1"), "+OK\r\n");
+    assert_eq!(run(&mut client, "SET k2 v"), OOM);
+}
