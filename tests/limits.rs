@@ -505,3 +505,28 @@ fn the_command_layer_runs_without_a_listener() {
     assert_eq!(run(&mut client, "CONFIG SET maxmemory 1"), "+OK\r\n");
     assert_eq!(run(&mut client, "SET k2 v"), OOM);
 }
+
+/// Found by the `commands` fuzz target: whole-keyspace readers inside `EXEC` (which already
+/// holds the shards of its queued keys) locked those shards a second time and hung the
+/// connection, and with it every client of those shards.
+#[test]
+fn whole_keyspace_readers_inside_exec_do_not_deadlock() {
+    let server = common::start();
+    let mut c = server.raw();
+    for reader in [
+        "INFO keyspace",
+        "INFO stats",
+        "INFO memory",
+        "CONFIG RESETSTAT",
+    ] {
+        c.expect("MULTI", "+OK\r\n");
+        c.expect("SET k v", "+QUEUED\r\n");
+        c.expect(reader, "+QUEUED\r\n");
+        c.expect("GET k", "+QUEUED\r\n");
+        let exec = c.call("EXEC");
+        assert!(exec.starts_with("*3\r\n+OK\r\n"), "{reader}: {exec:?}");
+        assert!(exec.ends_with("$1\r\nv\r\n"), "{reader}: {exec:?}");
+    }
+    c.expect("DBSIZE", ":1\r\n");
+    server.raw().expect("GET k", "$1\r\nv\r\n");
+}

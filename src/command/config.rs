@@ -15,6 +15,7 @@ use super::flags::*;
 use super::keys::help_reply;
 use super::{CommandSpec, Ctx, Handler};
 use crate::config::{normalize_keyspace_events, Config};
+use crate::db::KeyLocks;
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
@@ -317,7 +318,7 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         "get" => Ok(config_get(ctx.shared, &args[2..])),
         "set" => config_set(ctx.shared, &args[2..]),
         "resetstat" => {
-            reset_stats(ctx.shared);
+            reset_stats(ctx.shared, ctx.locks);
             Ok(Reply::OK)
         }
         "rewrite" => Err(Error::fixed(
@@ -391,7 +392,9 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
 }
 
 /// `CONFIG RESETSTAT`: zeroes the counters `INFO stats` reports.
-pub fn reset_stats(shared: &Shared) {
+/// The shards are taken through the command's `KeyLocks` (inside `EXEC` some are already held
+/// by this command).
+pub fn reset_stats(shared: &Shared, locks: &mut KeyLocks) {
     let stats = &shared.stats;
     for counter in [
         &stats.connections_received,
@@ -401,7 +404,9 @@ pub fn reset_stats(shared: &Shared) {
         counter.store(0, Ordering::Relaxed);
     }
     for index in 0..shared.keyspace.shard_count() {
-        shared.keyspace.shard_mutex(index).lock().expired_count = 0;
+        if let Ok(shard) = locks.shard_at(index) {
+            shard.expired_count = 0;
+        }
     }
 }
 
