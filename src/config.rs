@@ -47,10 +47,26 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_TIMEOUT", default_value_t = 0)]
     pub timeout: u64,
 
-    /// Memory limit in bytes as `CONFIG GET maxmemory` reports it. Stored and reported only:
-    /// latchkey does not evict (its policy is `noeviction`).
+    /// Memory limit in bytes (0: none). Past it, commands that may grow memory get Redis's
+    /// `OOM` error; reads and deletes still work. latchkey never evicts (`noeviction`).
     #[arg(long, env = "LATCHKEY_MAXMEMORY", default_value_t = 0)]
     pub maxmemory: u64,
+
+    // Limits (see `crate::limits`).
+    /// Output buffer limits per client class, as Redis's `client-output-buffer-limit`:
+    /// `class hard soft seconds …`; classes not named keep Redis's defaults
+    /// (`normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60`).
+    #[arg(long, env = "LATCHKEY_CLIENT_OUTPUT_BUFFER_LIMIT", default_value = "",
+          value_parser = crate::limits::OutputBufferLimits::parse)]
+    pub client_output_buffer_limit: crate::limits::OutputBufferLimits,
+
+    /// Close a client whose unparsed input passes this many bytes.
+    #[arg(long, env = "LATCHKEY_CLIENT_QUERY_BUFFER_LIMIT", default_value_t = 1024 * 1024 * 1024)]
+    pub client_query_buffer_limit: u64,
+
+    /// TCP keepalive time of client sockets in seconds (0: off).
+    #[arg(long, env = "LATCHKEY_TCP_KEEPALIVE", default_value_t = 300)]
+    pub tcp_keepalive: u64,
 
     /// Keyspace notification classes, in Redis's letters (`KEA`, `Ex`, …); empty: none.
     // Stored in Redis's normal form (`KEA` becomes `AKE`); whatever publishes keyspace

@@ -23,8 +23,10 @@ use crate::server::Shared;
 
 /// Read buffer size, and the size a grown read buffer shrinks back to when idle.
 const READ_CHUNK: usize = 16 * 1024;
-/// Stop executing pipelined requests and write once the pending replies exceed this.
-const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// Stop executing pipelined requests and write once the pending replies exceed this. While
+/// that write is stuck (the client does not read), nothing more is read or executed: the
+/// back-pressure that bounds a non-reading client's memory without any setting.
+const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// How long the last write to a killed client may take.
 const FINAL_WRITE_PATIENCE: Duration = Duration::from_millis(100);
 
@@ -68,6 +70,8 @@ async fn serve_client<S: Stream>(
     let mut shutdown = shared.shutdown.clone();
     // Pub/sub bytes moved into `output` but not yet written (still counted by the mailbox).
     let mut unwritten_messages = 0;
+    // Bytes received since the last complete request (the query buffer, `limits::query_*`).
+    let mut unparsed = 0;
     loop {
         // Execute every complete request in the buffer; replies queue up in `output`.
         loop {
@@ -76,7 +80,10 @@ async fn serve_client<S: Stream>(
                 authenticated: client.authenticated,
             };
             let request = match parser.next_request(&mut input, limits) {
-                Ok(Some(request)) => request,
+                Ok(Some(request)) => {
+                    unparsed = input.len();
+                    request
+                }
                 Ok(None) => break,
                 Err(error) => {
                     Reply::error(format!("ERR {}", error.0)).encode(&mut output, client.resp3);
@@ -101,9 +108,19 @@ async fn serve_client<S: Stream>(
                         tokio::select! {
                             reply = &mut wait => break reply,
                             read = socket.read_buf(&mut input) => {
-                                if !matches!(read, Ok(n) if n > 0) {
+                                match read {
+                                    Ok(n) if n > 0 => unparsed += n,
+                                    _ => return,
+                                }
+                                if query_limit_passed(shared, unparsed, info) {
                                     return;
                                 }
+                            }
+                            _ = shutting_down(shared), if waits_for_others(&request) => {
+                                let reply: Reply = crate::errors::UNBLOCKED_SHUTDOWN.into();
+                                reply.encode(&mut output, client.resp3);
+                                write_output(&mut socket, &output, info).await;
+                                return;
                             }
                             _ = mail_ready(&mailbox) => {
                                 // Messages reach a RESP3 subscriber even while it blocks.
@@ -131,9 +148,13 @@ async fn serve_client<S: Stream>(
                 break;
             }
         }
+        if shared.limits.output_over_hard(output.len()) {
+            log_output_limit(info, output.len());
+            return;
+        }
         unwritten_messages += take_pushes(client, &mut output);
         if !output.is_empty() {
-            if !write_output(&mut socket, &output, info).await {
+            if !write_within_limits(shared, &mut socket, &output, info).await {
                 return;
             }
             mark_written(client, std::mem::take(&mut unwritten_messages));
@@ -156,8 +177,11 @@ async fn serve_client<S: Stream>(
         tokio::select! {
             read = socket.read_buf(&mut input) => {
                 match read {
-                    Ok(n) if n > 0 => {}
+                    Ok(n) if n > 0 => unparsed += n,
                     _ => return,
+                }
+                if query_limit_passed(shared, unparsed, info) {
+                    return;
                 }
             }
             // Published messages are picked up at the top of the loop.
@@ -227,4 +251,66 @@ fn mark_written(client: &Client, bytes: usize) {
 /// Whether the buffer may hold a complete request (cheap check: it ends a line).
 fn parser_has_work(input: &BytesMut) -> bool {
     input.contains(&b'\n')
+}
+
+// Limits and shutdown (see `crate::limits`): kept apart from the loop above.
+
+/// Writes `output` like [`write_output`], but gives up (and the client is closed) when the
+/// write stays stuck longer than the normal class's soft seconds while `output` is over its
+/// soft limit.
+async fn write_within_limits<S: Stream>(
+    shared: &Shared,
+    socket: &mut S,
+    output: &[u8],
+    info: &ClientInfo,
+) -> bool {
+    match shared.limits.output_patience(output.len()) {
+        None => write_output(socket, output, info).await,
+        Some(patience) => {
+            let written = tokio::time::timeout(patience, write_output(socket, output, info)).await;
+            if written.is_err() {
+                log_output_limit(info, output.len());
+            }
+            written.unwrap_or(false)
+        }
+    }
+}
+
+fn log_output_limit(info: &ClientInfo, pending: usize) {
+    tracing::warn!(
+        client = info.id,
+        pending,
+        "client output buffer limit reached, closing the client"
+    );
+}
+
+/// Whether the client passed the query buffer limit (then it is closed, as in Redis).
+fn query_limit_passed(shared: &Shared, unparsed: usize, info: &ClientInfo) -> bool {
+    let passed = shared.limits.query_over_limit(unparsed);
+    if passed {
+        tracing::warn!(
+            client = info.id,
+            unparsed,
+            "client query buffer limit reached, closing the client"
+        );
+    }
+    passed
+}
+
+/// Completes once the server shuts down (never for a server without a shutdown signal).
+async fn shutting_down(shared: &Shared) {
+    let mut shutdown = shared.shutdown.clone();
+    if shutdown.wait_for(|stopping| *stopping).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Whether the request is a blocking command (`LOCK.ACQUIRE … WAIT`, `BLPOP`-style) that
+/// waits for other clients, and so is woken at shutdown; a timed command such as `DEBUG SLEEP`
+/// is in flight and is answered instead.
+fn waits_for_others(request: &[bytes::Bytes]) -> bool {
+    request
+        .first()
+        .and_then(|name| command::lookup(name))
+        .is_some_and(|spec| spec.has(command::flags::BLOCKING))
 }

@@ -120,3 +120,9 @@ pub const NUMKEYS_TOO_BIG: Error =
 pub const NO_LUA: Error = Error::fixed(
     "ERR this server was built without the 'lua' feature: only the natively implemented lock scripts can run (rebuild with --features lua)",
 );
+/// A write refused because used memory passed `maxmemory` (latchkey never evicts).
+pub const OOM: Error = Error::fixed("OOM command not allowed when used memory > 'maxmemory'.");
+/// The reply a client blocked in a wait gets when the server shuts down. Redis closes such
+/// connections without a word; latchkey says why first, with the prefix Redis uses for a wait
+/// ended from outside (`CLIENT UNBLOCK … ERROR`).
+pub const UNBLOCKED_SHUTDOWN: Error = Error::fixed("UNBLOCKED the server is shutting down");

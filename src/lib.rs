@@ -22,6 +22,8 @@
 //! - [`acl`]: users, their passwords and permissions (`AUTH`, `ACL`, `--aclfile`), protected
 //!   mode.
 //! - [`tls`]: the TLS listener's rustls configuration and handshake.
+//! - [`limits`]: client output/query buffer limits, TCP keepalive, `maxmemory` for writes.
+//! - [`memory`]: used memory: a counting global allocator the binary installs.
 
 pub mod acl;
 pub mod client;
@@ -32,7 +34,9 @@ pub mod connection;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod limits;
 pub mod locks;
+pub mod memory;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::connection;
 use crate::db::expiry::{self, ExpiryControl};
 use crate::db::Keyspace;
+use crate::limits::ClientLimits;
 use crate::locks::FencingSequence;
 use crate::notify::Notifier;
 use crate::pubsub::PubSub;
@@ -68,6 +69,8 @@ pub struct Shared {
     pub scripts: crate::script::Scripts,
     /// The users (`default`, and those of `--aclfile` or `ACL SETUSER`).
     pub acl: Arc<Acl>,
+    /// The limits connections check per batch and the dispatcher per write (`maxmemory`).
+    pub limits: ClientLimits,
 }
 
 impl Shared {
@@ -137,37 +140,7 @@ impl Server {
             })?,
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
-        let pubsub = Arc::new(PubSub::default());
-        let notify = Arc::new(Notifier::new(pubsub.clone()));
-        notify.set(
-            crate::notify::parse_flags(self.config.notify_keyspace_events.as_bytes()).unwrap_or(0),
-        );
-        let started_unix = self.clock.unix_ms() / 1000;
-        let shared = Arc::new(Shared {
-            keyspace: Arc::new(Keyspace::new(
-                self.config.databases,
-                self.config.shards_per_db(),
-                self.clock,
-            )),
-            config: RwLock::new(self.config),
-            clients: Mutex::new(HashMap::new()),
-            stats: Stats::default(),
-            expiry: expiry_control,
-            started: Instant::now(),
-            port: local_addr.port(),
-            run_id: random_hex_id(),
-            last_save_unix: AtomicU64::new(started_unix),
-            memory_peak: AtomicU64::new(0),
-            next_client_id: AtomicU64::new(0),
-            shutdown: shutdown_rx,
-            fencing: Arc::new(FencingSequence::from_wall_clock()),
-            pubsub,
-            notify: notify.clone(),
-            scripts: crate::script::Scripts::default(),
-            acl,
-        });
-        let _ = shared.keyspace.notifier.set(notify);
+        let shared = build_shared(self.config, self.clock, local_addr.port(), shutdown_rx, acl);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let mut accept = Vec::new();
         if let Some(listener) = plain_listener {
@@ -193,6 +166,60 @@ impl Server {
         })
     }
 
+    /// The shared state of a server that listens nowhere and runs no background task: for
+    /// driving the command layer directly (the command fuzz target, tests). Keys expire
+    /// lazily only.
+    /// Fails only when `--aclfile` cannot be loaded.
+    pub fn shared_without_listener(self) -> io::Result<Arc<Shared>> {
+        let (_, shutdown_rx) = watch::channel(false);
+        let acl = Arc::new(load_acl(&self.config)?);
+        Ok(build_shared(self.config, self.clock, 0, shutdown_rx, acl))
+    }
+}
+
+/// Builds the state every connection shares, with `config` applied.
+fn build_shared(
+    config: Config,
+    clock: SharedClock,
+    port: u16,
+    shutdown_rx: watch::Receiver<bool>,
+    acl: Arc<Acl>,
+) -> Arc<Shared> {
+    let expiry_control = Arc::new(ExpiryControl::new(config.hz));
+    let pubsub = Arc::new(PubSub::default());
+    let notify = Arc::new(Notifier::new(pubsub.clone()));
+    notify.set(crate::notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0));
+    let started_unix = clock.unix_ms() / 1000;
+    let shared = Arc::new(Shared {
+        keyspace: Arc::new(Keyspace::new(
+            config.databases,
+            config.shards_per_db(),
+            clock,
+        )),
+        config: RwLock::new(config),
+        clients: Mutex::new(HashMap::new()),
+        stats: Stats::default(),
+        expiry: expiry_control,
+        started: Instant::now(),
+        port,
+        run_id: random_hex_id(),
+        last_save_unix: AtomicU64::new(started_unix),
+        memory_peak: AtomicU64::new(0),
+        next_client_id: AtomicU64::new(0),
+        shutdown: shutdown_rx,
+        fencing: Arc::new(FencingSequence::from_wall_clock()),
+        pubsub,
+        notify: notify.clone(),
+        limits: ClientLimits::default(),
+        scripts: crate::script::Scripts::default(),
+        acl,
+    });
+    let _ = shared.keyspace.notifier.set(notify);
+    shared.limits.apply(&shared.config.read(), &shared.pubsub);
+    shared
+}
+
+impl Server {
     /// Starts the server on a runtime of its own, in a background thread: for synchronous
     /// tests. The server stops when the returned handle is dropped.
     pub fn start_background(self) -> io::Result<BackgroundServer> {
@@ -208,6 +235,11 @@ impl Server {
         })
     }
 }
+
+/// How long shutdown waits for connections to finish on their own before killing them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// The longest a shutdown takes.
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
 /// A running server.
 pub struct ServerHandle {
@@ -243,8 +275,10 @@ impl ServerHandle {
         &self.shared
     }
 
-    /// Stops accepting, lets every connection finish its current batch and close, and returns
-    /// when all have ended (or after 10 seconds).
+    /// Stops accepting, lets every connection finish its current batch and close (clients
+    /// blocked in a wait get an `UNBLOCKED` error first), and returns when all have ended.
+    /// Connections still open after [`SHUTDOWN_GRACE`] (a client that does not read its
+    /// replies) are killed; the whole shutdown takes at most [`SHUTDOWN_LIMIT`].
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
         for accept in &self.accept {
@@ -256,7 +290,18 @@ impl ServerHandle {
         self.expiry_task.abort();
         self.idle_task.abort();
         // Every connection task holds a sender; recv returns None when all are gone.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.done_rx.recv()).await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.done_rx.recv())
+            .await
+            .is_err()
+        {
+            let stuck: Vec<Arc<ClientInfo>> =
+                self.shared.clients.lock().values().cloned().collect();
+            for client in stuck {
+                client.kill();
+            }
+            let _ =
+                tokio::time::timeout(SHUTDOWN_LIMIT - SHUTDOWN_GRACE, self.done_rx.recv()).await;
+        }
     }
 }
 
@@ -331,6 +376,7 @@ async fn accept_loop(
             .connections_received
             .fetch_add(1, Ordering::Relaxed);
         let _ = socket.set_nodelay(true);
+        shared.limits.set_keepalive(&socket);
         let maxclients = shared.config.read().maxclients;
         if shared.clients.lock().len() >= maxclients {
             shared

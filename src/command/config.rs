@@ -15,6 +15,7 @@ use super::flags::*;
 use super::keys::help_reply;
 use super::{CommandSpec, Ctx, Handler};
 use crate::config::{normalize_keyspace_events, Config};
+use crate::db::KeyLocks;
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
@@ -92,6 +93,19 @@ const PARAMS: &[Param] = &[
         get: |config, _| config.lua_time_limit.to_string(),
         set: Some(|config, value| {
             config.lua_time_limit = integer(value, 0, i64::MAX)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        get: |config, _| config.client_output_buffer_limit.to_string(),
+        set: Some(|config, value| config.client_output_buffer_limit.update(value)),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |config, _| config.client_query_buffer_limit.to_string(),
+        set: Some(|config, value| {
+            config.client_query_buffer_limit = memory(value, 1024 * 1024, i64::MAX)?;
             Ok(())
         }),
     },
@@ -242,6 +256,14 @@ const PARAMS: &[Param] = &[
         set: Some(|_, value| no_persistence(value, &[""], "")),
     },
     Param {
+        name: "tcp-keepalive",
+        get: |config, _| config.tcp_keepalive.to_string(),
+        set: Some(|config, value| {
+            config.tcp_keepalive = integer(value, 0, i64::from(i32::MAX))?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "timeout",
         get: |config, _| config.timeout.to_string(),
         set: Some(|config, value| {
@@ -304,7 +326,7 @@ fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         "get" => Ok(config_get(ctx.shared, &args[2..])),
         "set" => config_set(ctx.shared, &args[2..]),
         "resetstat" => {
-            reset_stats(ctx.shared);
+            reset_stats(ctx.shared, ctx.locks);
             Ok(Reply::OK)
         }
         "rewrite" => Err(Error::fixed(
@@ -379,6 +401,7 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
             .acl
             .set_default_password(updated.requirepass.as_deref());
     }
+    shared.limits.apply(&updated, &shared.pubsub);
     *shared.config.write() = updated;
     Ok(Reply::OK)
 }
@@ -388,7 +411,9 @@ fn yes_no_text(value: bool) -> String {
 }
 
 /// `CONFIG RESETSTAT`: zeroes the counters `INFO stats` reports.
-pub fn reset_stats(shared: &Shared) {
+/// The shards are taken through the command's `KeyLocks` (inside `EXEC` some are already held
+/// by this command).
+pub fn reset_stats(shared: &Shared, locks: &mut KeyLocks) {
     let stats = &shared.stats;
     for counter in [
         &stats.connections_received,
@@ -398,7 +423,9 @@ pub fn reset_stats(shared: &Shared) {
         counter.store(0, Ordering::Relaxed);
     }
     for index in 0..shared.keyspace.shard_count() {
-        shared.keyspace.shard_mutex(index).lock().expired_count = 0;
+        if let Ok(shard) = locks.shard_at(index) {
+            shard.expired_count = 0;
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::connection::REDIS_VERSION;
 use super::flags::*;
 use super::{CommandSpec, Ctx, Handler};
+use crate::db::{KeyLocks, Shard};
 use crate::errors::CommandResult;
 use crate::protocol::Reply;
 use crate::server::Shared;
@@ -57,25 +58,25 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
-        write_section(ctx.shared, section, &mut text);
+        write_section(ctx.shared, ctx.locks, section, &mut text);
     }
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
 }
 
 /// Appends one section, its `# Title` line first.
-fn write_section(shared: &Shared, section: &str, out: &mut String) {
+fn write_section(shared: &Shared, locks: &mut KeyLocks, section: &str, out: &mut String) {
     match section {
         "server" => server(shared, out),
         "clients" => clients(shared, out),
-        "memory" => memory(shared, out),
+        "memory" => memory(shared, locks, out),
         "persistence" => persistence(shared, out),
-        "stats" => stats(shared, out),
+        "stats" => stats(shared, locks, out),
         "replication" => replication(shared, out),
         "cpu" => cpu(out),
         "modules" => out.push_str("# Modules\r\n"),
         "errorstats" => out.push_str("# Errorstats\r\n"),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        "keyspace" => keyspace(shared, out),
+        "keyspace" => keyspace(shared, locks, out),
         _ => {}
     }
 }
@@ -175,11 +176,14 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-fn memory(shared: &Shared, out: &mut String) {
-    let used = (0..shared.keyspace.shard_count())
-        .map(|i| shared.keyspace.shard_mutex(i).lock().approximate_memory() as u64)
-        .sum::<u64>()
-        + BASELINE_MEMORY;
+fn memory(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
+    let used = if crate::memory::counting() {
+        crate::memory::used()
+    } else {
+        sum_shards(locks, 0..shared.keyspace.shard_count(), |shard| {
+            shard.approximate_memory() as u64
+        }) + BASELINE_MEMORY
+    };
     let rss = resident_memory().unwrap_or(used);
     let peak = shared
         .memory_peak
@@ -266,11 +270,11 @@ fn persistence(shared: &Shared, out: &mut String) {
     );
 }
 
-fn stats(shared: &Shared, out: &mut String) {
+fn stats(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
     let counters = &shared.stats;
-    let expired: u64 = (0..shared.keyspace.shard_count())
-        .map(|i| shared.keyspace.shard_mutex(i).lock().expired_count)
-        .sum();
+    let expired = sum_shards(locks, 0..shared.keyspace.shard_count(), |shard| {
+        shard.expired_count
+    });
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed).to_string();
     fields(
         out,
@@ -353,14 +357,29 @@ fn cpu(out: &mut String) {
     );
 }
 
-fn keyspace(shared: &Shared, out: &mut String) {
+fn keyspace(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
     out.push_str("# Keyspace\r\n");
     for db in 0..shared.keyspace.databases() {
-        let (keys, expires) = shared.keyspace.db_counts(db);
+        let shards = shared.keyspace.db_shards(db);
+        let keys = sum_shards(locks, shards.clone(), |shard| shard.len() as u64);
+        let expires = sum_shards(locks, shards, |shard| shard.volatile_len() as u64);
         if keys > 0 {
             let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
     }
+}
+
+/// Sums `measure` over the shards in `range`, taken through the command's `KeyLocks`: inside
+/// `EXEC` some shards are already held by this very command, and locking them again directly
+/// would deadlock.
+fn sum_shards(
+    locks: &mut KeyLocks,
+    range: std::ops::Range<usize>,
+    measure: impl Fn(&Shard) -> u64,
+) -> u64 {
+    range
+        .filter_map(|index| locks.shard_at(index).ok().map(|shard| measure(shard)))
+        .sum()
 }
 
 #[cfg(test)]

@@ -264,6 +264,11 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
             return Outcome::Reply(error.into());
         }
     };
+    // One atomic load and a compare when maxmemory is 0.
+    if spec.has(flags::DENYOOM) && shared.limits.maxmemory.exceeded() {
+        transactions::note_error(client);
+        return Outcome::Reply(errors::OOM.into());
+    }
     if transactions::queues(client, spec) {
         return Outcome::Reply(transactions::queue(client, args));
     }
