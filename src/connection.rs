@@ -21,8 +21,11 @@ use crate::protocol::{Limits, Parser, Reply};
 use crate::pubsub::{self, Mailbox};
 use crate::server::Shared;
 
-/// Read buffer size, and the size a grown read buffer shrinks back to when idle.
+/// Read buffer room while a connection is busy; a buffer grown past four of these is dropped
+/// once empty.
 const READ_CHUNK: usize = 16 * 1024;
+/// Read buffer room while a connection is idle.
+const IDLE_READ: usize = 1024;
 /// Stop executing pipelined requests and write once the pending replies exceed this. While
 /// that write is stuck (the client does not read), nothing more is read or executed: the
 /// back-pressure that bounds a non-reading client's memory without any setting.
@@ -65,18 +68,22 @@ async fn serve_client<S: Stream>(
     client: &mut Client,
 ) {
     let mut parser = Parser::new();
-    let mut input = BytesMut::with_capacity(READ_CHUNK);
-    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    // Both buffers start empty and grow with use, so an idle connection costs little.
+    let mut input = BytesMut::new();
+    let mut output = BytesMut::new();
     let mut shutdown = shared.shutdown.clone();
     // Pub/sub bytes moved into `output` but not yet written (still counted by the mailbox).
     let mut unwritten_messages = 0;
     // Bytes received since the last complete request (the query buffer, `limits::query_*`).
     let mut unparsed = 0;
     loop {
-        // Execute every complete request in the buffer; replies queue up in `output`.
+        // Execute every complete request in the buffer; replies queue up in `output`. Settings
+        // and counters shared with other connections are touched once per batch.
+        let max_bulk_len = shared.config.read().proto_max_bulk_len as i64;
+        let mut executed = 0;
         loop {
             let limits = Limits {
-                max_bulk_len: shared.config.read().proto_max_bulk_len as i64,
+                max_bulk_len,
                 authenticated: client.authenticated,
             };
             let request = match parser.next_request(&mut input, limits) {
@@ -91,10 +98,7 @@ async fn serve_client<S: Stream>(
                     return;
                 }
             };
-            shared
-                .stats
-                .commands_processed
-                .fetch_add(1, Ordering::Relaxed);
+            executed += 1;
             let reply = match command::execute(shared, client, &request) {
                 Outcome::Reply(reply) => reply,
                 Outcome::Block(wait) => {
@@ -148,6 +152,10 @@ async fn serve_client<S: Stream>(
                 break;
             }
         }
+        shared
+            .stats
+            .commands_processed
+            .fetch_add(executed, Ordering::Relaxed);
         if shared.limits.output_over_hard(output.len()) {
             log_output_limit(info, output.len());
             return;
@@ -160,7 +168,7 @@ async fn serve_client<S: Stream>(
             mark_written(client, std::mem::take(&mut unwritten_messages));
             output.clear();
             if output.capacity() > 4 * READ_CHUNK {
-                output = BytesMut::with_capacity(READ_CHUNK);
+                output = BytesMut::new();
             }
             // Requests left unexecuted because the output grew large: run them before reading.
             if !input.is_empty() && parser_has_work(&input) {
@@ -168,7 +176,12 @@ async fn serve_client<S: Stream>(
             }
         }
         if input.is_empty() && input.capacity() > 4 * READ_CHUNK {
-            input = BytesMut::with_capacity(READ_CHUNK);
+            input = BytesMut::new();
+        }
+        // Room to read into: a little while the connection is idle, a full chunk once it is
+        // busy (a request is arriving in parts, or the last read filled the buffer).
+        if input.capacity() - input.len() < IDLE_READ {
+            input.reserve(if input.is_empty() { IDLE_READ } else { READ_CHUNK });
         }
         if *shutdown.borrow() {
             return;
