@@ -10,6 +10,10 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::command::transactions::{Transaction, WatchedKey};
+use crate::protocol::Reply;
+use crate::pubsub::Subscriptions;
+
 /// What other connections may read or do to a client.
 pub struct ClientInfo {
     pub id: u64,
@@ -99,6 +103,17 @@ pub struct Client {
     pub authenticated: bool,
     /// Close the connection once the current reply is written (`QUIT`).
     pub close_after_reply: bool,
+    /// Pub/sub: what this client listens on and its mailbox; `None` until it first subscribes.
+    pub subscriptions: Option<Box<Subscriptions>>,
+    /// Replies a command produced ahead of its own (all but the last confirmation of a
+    /// `SUBSCRIBE` to several channels); written before the command's reply.
+    pub pushes: Vec<Reply>,
+    /// The commands queued since `MULTI`, `None` outside a transaction.
+    pub multi: Option<Box<Transaction>>,
+    /// Keys under `WATCH`, with the version each had when watched.
+    pub watched: Vec<WatchedKey>,
+    /// `EXEC` is running this client's queued commands: blocking commands must not block.
+    pub in_exec: bool,
 }
 
 impl Client {
@@ -109,6 +124,11 @@ impl Client {
             resp3: false,
             authenticated,
             close_after_reply: false,
+            subscriptions: None,
+            pushes: Vec::new(),
+            multi: None,
+            watched: Vec::new(),
+            in_exec: false,
         }
     }
 
@@ -128,6 +148,23 @@ impl Client {
     pub fn select(&mut self, db: usize) {
         self.db = db;
         self.info.db.store(db, Ordering::Relaxed);
+    }
+
+    /// Number of channels, patterns and shard channels this client is subscribed to.
+    pub fn subscription_count(&self) -> usize {
+        self.subscriptions.as_ref().map_or(0, |s| s.total())
+    }
+
+    /// RESP2 subscribed mode: only (un)subscribe commands, `PING`, `QUIT` and `RESET` run.
+    pub fn in_resp2_pubsub(&self) -> bool {
+        !self.resp3 && self.subscription_count() > 0
+    }
+
+    /// This client's subscriptions, created on first use.
+    pub fn subscriptions_mut(&mut self) -> &mut Subscriptions {
+        let info = self.info.clone();
+        self.subscriptions
+            .get_or_insert_with(|| Box::new(Subscriptions::new(info)))
     }
 
     pub fn set_resp3(&mut self, resp3: bool) {

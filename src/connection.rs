@@ -3,32 +3,55 @@
 //!
 //! While a blocking command waits, the connection keeps reading the socket (buffering what
 //! arrives) so that a client that goes away is noticed at once and its wait is dropped.
+//!
+//! A subscribed client also wakes when its pub/sub mailbox receives messages, and writes them
+//! between commands. Every write races the client's kill signal, so a subscriber that stopped
+//! reading and passed its output limit is dropped even while a write to it is stuck.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::client::{Client, ClientInfo};
-use crate::command::{self, Outcome};
+use crate::command::{self, transactions, Outcome};
 use crate::protocol::{Limits, Parser, Reply};
+use crate::pubsub::{self, Mailbox};
 use crate::server::Shared;
 
 /// Read buffer size, and the size a grown read buffer shrinks back to when idle.
 const READ_CHUNK: usize = 16 * 1024;
 /// Stop executing pipelined requests and write once the pending replies exceed this.
 const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
+/// How long the last write to a killed client may take.
+const FINAL_WRITE_PATIENCE: Duration = Duration::from_millis(100);
 
 /// Serves one connection until the client closes it, is killed, breaks the protocol, or the
-/// server shuts down.
-pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientInfo>) {
+/// server shuts down; then forgets its subscriptions and watched keys.
+pub async fn serve(shared: Arc<Shared>, socket: TcpStream, info: Arc<ClientInfo>) {
     let mut client = Client::new(info.clone(), !shared.requires_auth());
+    serve_client(&shared, socket, &info, &mut client).await;
+    if let Some(subscriptions) = client.subscriptions.take() {
+        pubsub::forget(&shared.pubsub, client.id(), &subscriptions);
+    }
+    transactions::forget(&shared, &mut client);
+}
+
+async fn serve_client(
+    shared: &Arc<Shared>,
+    mut socket: TcpStream,
+    info: &Arc<ClientInfo>,
+    client: &mut Client,
+) {
     let mut parser = Parser::new();
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut shutdown = shared.shutdown.clone();
+    // Pub/sub bytes moved into `output` but not yet written (still counted by the mailbox).
+    let mut unwritten_messages = 0;
     loop {
         // Execute every complete request in the buffer; replies queue up in `output`.
         loop {
@@ -41,7 +64,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientI
                 Ok(None) => break,
                 Err(error) => {
                     Reply::error(format!("ERR {}", error.0)).encode(&mut output, client.resp3);
-                    let _ = socket.write_all(&output).await;
+                    write_output(&mut socket, &output, info).await;
                     return;
                 }
             };
@@ -49,14 +72,15 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientI
                 .stats
                 .commands_processed
                 .fetch_add(1, Ordering::Relaxed);
-            let reply = match command::execute(&shared, &mut client, &request) {
+            let reply = match command::execute(shared, client, &request) {
                 Outcome::Reply(reply) => reply,
                 Outcome::Block(wait) => {
-                    if socket.write_all(&output).await.is_err() {
+                    if !write_output(&mut socket, &output, info).await {
                         return;
                     }
                     output.clear();
                     tokio::pin!(wait);
+                    let mailbox = client_mailbox(client);
                     loop {
                         tokio::select! {
                             reply = &mut wait => break reply,
@@ -65,24 +89,38 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientI
                                     return;
                                 }
                             }
+                            _ = mail_ready(&mailbox) => {
+                                // Messages reach a RESP3 subscriber even while it blocks.
+                                let mut pushed = BytesMut::new();
+                                let bytes = take_pushes(client, &mut pushed);
+                                if !write_output(&mut socket, &pushed, info).await {
+                                    return;
+                                }
+                                mark_written(client, bytes);
+                            }
                             _ = info.kill.notified() => return,
                         }
                     }
                 }
             };
+            // Messages this command published to its own client, and extra confirmations,
+            // come before its reply, as in Redis.
+            unwritten_messages += take_pushes(client, &mut output);
             reply.encode(&mut output, client.resp3);
             if client.close_after_reply || info.killed.load(Ordering::Relaxed) {
-                let _ = socket.write_all(&output).await;
+                write_output(&mut socket, &output, info).await;
                 return;
             }
             if output.len() > MAX_PENDING_OUTPUT {
                 break;
             }
         }
+        unwritten_messages += take_pushes(client, &mut output);
         if !output.is_empty() {
-            if socket.write_all(&output).await.is_err() {
+            if !write_output(&mut socket, &output, info).await {
                 return;
             }
+            mark_written(client, std::mem::take(&mut unwritten_messages));
             output.clear();
             if output.capacity() > 4 * READ_CHUNK {
                 output = BytesMut::with_capacity(READ_CHUNK);
@@ -98,6 +136,7 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientI
         if *shutdown.borrow() {
             return;
         }
+        let mailbox = client_mailbox(client);
         tokio::select! {
             read = socket.read_buf(&mut input) => {
                 match read {
@@ -105,9 +144,67 @@ pub async fn serve(shared: Arc<Shared>, mut socket: TcpStream, info: Arc<ClientI
                     _ => return,
                 }
             }
+            // Published messages are picked up at the top of the loop.
+            _ = mail_ready(&mailbox) => {}
             _ = info.kill.notified() => return,
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// Writes `output` unless the client is killed first (a subscriber past its output limit that
+/// does not read would otherwise hold the connection in a write forever). False when the
+/// connection must close.
+async fn write_output(socket: &mut TcpStream, output: &[u8], info: &ClientInfo) -> bool {
+    if output.is_empty() {
+        return true;
+    }
+    if info.killed.load(Ordering::Relaxed) {
+        // Already killed: one last attempt, bounded in time (the reply to killing oneself).
+        let last = tokio::time::timeout(FINAL_WRITE_PATIENCE, socket.write_all(output)).await;
+        return matches!(last, Ok(Ok(())));
+    }
+    tokio::select! {
+        written = socket.write_all(output) => written.is_ok(),
+        _ = info.kill.notified() => false,
+    }
+}
+
+/// The client's pub/sub mailbox, if it ever subscribed.
+fn client_mailbox(client: &Client) -> Option<Arc<Mailbox>> {
+    client.subscriptions.as_ref().map(|s| s.mailbox.clone())
+}
+
+/// Completes when the mailbox may hold messages; never without a mailbox.
+async fn mail_ready(mailbox: &Option<Arc<Mailbox>>) {
+    match mailbox {
+        Some(mailbox) => mailbox.ready().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Encodes the client's pending pushes and mailbox messages into `out`; returns the mailbox
+/// bytes taken, to report written once they are.
+fn take_pushes(client: &mut Client, out: &mut BytesMut) -> usize {
+    let resp3 = client.resp3;
+    for push in client.pushes.drain(..) {
+        push.encode(out, resp3);
+    }
+    let Some(subscriptions) = &client.subscriptions else {
+        return 0;
+    };
+    let mut messages = Vec::new();
+    let bytes = subscriptions.mailbox.drain(&mut messages);
+    for message in messages {
+        message.into_reply().encode(out, resp3);
+    }
+    bytes
+}
+
+/// Reports mailbox bytes written to the socket, freeing room under the output limit.
+fn mark_written(client: &Client, bytes: usize) {
+    if let (Some(subscriptions), true) = (&client.subscriptions, bytes > 0) {
+        subscriptions.mailbox.written(bytes);
     }
 }
 

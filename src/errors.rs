@@ -42,6 +42,10 @@ pub const NOAUTH: Error = Error::fixed("NOAUTH Authentication required.");
 pub const WRONGPASS: Error =
     Error::fixed("WRONGPASS invalid username-password pair or user is disabled.");
 pub const OVERFLOW: Error = Error::fixed("ERR increment or decrement would overflow");
+/// A millisecond timeout that is not an integer (Redis's text for `WAIT`-style timeouts).
+pub const TIMEOUT_NOT_INTEGER: Error =
+    Error::fixed("ERR timeout is not an integer or out of range");
+pub const TIMEOUT_NEGATIVE: Error = Error::fixed("ERR timeout is negative");
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn wrong_arity(name: &str) -> Error {

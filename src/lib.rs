@@ -15,6 +15,9 @@
 //! - [`config`]: the command line and its `LATCHKEY_*` environment variables.
 //! - [`errors`]: Redis's error texts, in one place.
 //! - [`glob`]: Redis glob patterns (`KEYS`, `SCAN MATCH`, `PSUBSCRIBE`).
+//! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
+//! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
+//! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 
 pub mod client;
 pub mod clock;
@@ -24,7 +27,10 @@ pub mod connection;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod locks;
+pub mod notify;
 pub mod protocol;
+pub mod pubsub;
 pub mod server;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -23,6 +23,9 @@ use crate::config::Config;
 use crate::connection;
 use crate::db::expiry::{self, ExpiryControl};
 use crate::db::Keyspace;
+use crate::locks::FencingSequence;
+use crate::notify::Notifier;
+use crate::pubsub::PubSub;
 
 /// Counters for `INFO stats`.
 #[derive(Default)]
@@ -46,6 +49,12 @@ pub struct Shared {
     next_client_id: AtomicU64,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The fencing tokens `LOCK.ACQUIRE` hands out, seeded from the wall clock at start-up.
+    pub fencing: Arc<FencingSequence>,
+    /// Pub/sub channels and patterns, and their subscribers.
+    pub pubsub: Arc<PubSub>,
+    /// Keyspace notification settings (`notify-keyspace-events`).
+    pub notify: Arc<Notifier>,
 }
 
 impl Shared {
@@ -96,6 +105,8 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
+        let pubsub = Arc::new(PubSub::default());
+        let notify = Arc::new(Notifier::new(pubsub.clone()));
         let shared = Arc::new(Shared {
             keyspace: Arc::new(Keyspace::new(
                 self.config.databases,
@@ -110,7 +121,11 @@ impl Server {
             port: local_addr.port(),
             next_client_id: AtomicU64::new(0),
             shutdown: shutdown_rx,
+            fencing: Arc::new(FencingSequence::from_wall_clock()),
+            pubsub,
+            notify: notify.clone(),
         });
+        let _ = shared.keyspace.notifier.set(notify);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());

@@ -8,6 +8,7 @@ use super::flags::*;
 use super::strings::{read_string, Condition};
 use super::{args::is, CommandSpec, Ctx, Handler};
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -67,6 +68,7 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: &Condition) -> CommandResult 
         return Ok(Reply::Integer(0));
     }
     shard.remove(key, now);
+    notify::key_event(ctx, class::GENERIC, "del", key);
     Ok(Reply::Integer(1))
 }
 
@@ -79,6 +81,9 @@ fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         [] => {
             let now = ctx.now_ms;
             let removed = ctx.shard(&args[1])?.remove(&args[1], now).is_some();
+            if removed {
+                notify::key_event(ctx, class::GENERIC, "del", &args[1]);
+            }
             return Ok(Reply::Integer(removed as i64));
         }
         [option, value] if is(option, "IFEQ") => Condition::IfEqual(value.clone()),

@@ -70,12 +70,18 @@ const fn spec(
     }
 }
 
-fn ping(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match args {
-        [_] => Ok(Reply::simple("PONG")),
-        [_, message] => Ok(Reply::Bulk(message.clone())),
-        _ => Err(errors::wrong_arity("ping")),
+fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let message = match args {
+        [_] => None,
+        [_, message] => Some(message.clone()),
+        _ => return Err(errors::wrong_arity("ping")),
+    };
+    if ctx.client.in_resp2_pubsub() {
+        // In RESP2 subscribed mode PING answers in the shape of a message: `[pong, msg]`.
+        let message = Reply::Bulk(message.unwrap_or_default());
+        return Ok(Reply::Array(vec![Reply::bulk("pong"), message]));
     }
+    Ok(message.map_or(Reply::simple("PONG"), Reply::Bulk))
 }
 
 fn echo(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -97,6 +103,8 @@ fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
 }
 
 fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    super::transactions::reset(ctx);
+    super::pubsub::reset(ctx);
     ctx.client.select(0);
     ctx.client.set_resp3(false);
     ctx.client.info.meta.lock().name = None;

@@ -8,6 +8,7 @@ use super::strings::{deadline_from, TtlUnit};
 use super::{CommandSpec, Ctx, Handler};
 use crate::db::NO_DEADLINE;
 use crate::errors::{self, CommandResult};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 const KEYSPACE_WRITE: &[&str] = &["keyspace", "write", "fast"];
@@ -98,7 +99,10 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now_ms;
     let mut removed = 0;
     for key in &args[1..] {
-        removed += ctx.shard(key)?.remove(key, now).is_some() as i64;
+        if ctx.shard(key)?.remove(key, now).is_some() {
+            removed += 1;
+            notify::key_event(ctx, class::GENERIC, "del", key);
+        }
     }
     Ok(Reply::Integer(removed))
 }
@@ -186,6 +190,8 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> C
         return Ok(Reply::Integer(0));
     }
     shard.set_deadline(&args[1], deadline, now);
+    let event = if deadline > now { "expire" } else { "del" };
+    notify::key_event(ctx, class::GENERIC, event, &args[1]);
     Ok(Reply::Integer(1))
 }
 
@@ -231,6 +237,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
     if had_ttl {
         shard.set_deadline(&args[1], NO_DEADLINE, now);
+        notify::key_event(ctx, class::GENERIC, "persist", &args[1]);
     }
     Ok(Reply::Integer(had_ttl as i64))
 }

@@ -7,14 +7,17 @@
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
 //! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`.
+//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`; `LOCK.*` in `locks.rs`.
 
 pub mod args;
 pub mod compare;
 pub mod connection;
 pub mod keys;
+pub mod locks;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -151,6 +154,9 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         keys::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
+        locks::COMMANDS,
+        pubsub::COMMANDS,
+        transactions::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -200,6 +206,12 @@ impl<'c, 'k> Ctx<'c, 'k> {
         self.locks.shard(db, key)
     }
 
+    /// Whether a blocking command may block: not inside a script, not inside `EXEC` (there it
+    /// replies at once, as if its timeout had passed).
+    pub fn may_block(&self) -> bool {
+        !self.in_script && !self.client.in_exec
+    }
+
     /// The wall-clock time of this command in Unix milliseconds.
     pub fn unix_ms(&self) -> u64 {
         let clock = &self.shared.keyspace.clock;
@@ -210,10 +222,18 @@ impl<'c, 'k> Ctx<'c, 'k> {
 /// Runs one request from a connection: looks the command up, checks it, locks its keys, runs
 /// it. Errors become error replies; nothing here panics on client input.
 pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Outcome {
-    let spec = match check(client, args) {
+    let checked = check(client, args)
+        .and_then(|spec| pubsub::check_subscribed_mode(client, spec).map(|_| spec));
+    let spec = match checked {
         Ok(spec) => spec,
-        Err(error) => return Outcome::Reply(error.into()),
+        Err(error) => {
+            transactions::note_error(client);
+            return Outcome::Reply(error.into());
+        }
     };
+    if transactions::queues(client, spec) {
+        return Outcome::Reply(transactions::queue(client, args));
+    }
     client.note_command(spec.name);
     let mut locks = KeyLocks::new(&shared.keyspace);
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
@@ -240,6 +260,24 @@ pub fn execute_nested(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    if let Err(error) = lock_declared_keys(ctx.locks, ctx.client.db, spec, args) {
+        return error.into();
+    }
+    match run(ctx, spec, args) {
+        Outcome::Reply(reply) => reply,
+        Outcome::Block(_) => Reply::NilArray,
+    }
+}
+
+/// Runs one command queued by `MULTI`, inside `EXEC`: like [`execute_nested`] (the caller's
+/// `KeyLocks`; a blocking command replies at once, as if its timeout had passed), without the
+/// refusals that apply only to scripts.
+pub fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let spec = match check(ctx.client, args) {
+        Ok(spec) => spec,
+        Err(error) => return error.into(),
+    };
+    ctx.client.note_command(spec.name);
     if let Err(error) = lock_declared_keys(ctx.locks, ctx.client.db, spec, args) {
         return error.into();
     }

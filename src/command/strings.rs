@@ -9,6 +9,7 @@ use super::flags::*;
 use super::{CommandSpec, Ctx, Handler};
 use crate::db::{Shard, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 const STRING: &[&str] = &["write", "string", "slow"];
@@ -321,6 +322,9 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         &options,
         now,
     )?;
+    if stored {
+        notify_set(ctx, &args[1], options.expiry);
+    }
     Ok(match (options.get, stored) {
         (true, _) => Reply::bulk_or_nil(previous),
         (false, true) => Reply::OK,
@@ -342,7 +346,24 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         &options,
         now,
     )?;
+    if stored {
+        notify_set(ctx, &args[1], options.expiry);
+    }
     Ok(Reply::Integer(stored as i64))
+}
+
+/// The keyspace notifications of a string stored by the `SET` family: `set`, then `expire`
+/// for a new TTL (`del` when that TTL had already passed).
+fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
+    notify::key_event(ctx, class::STRING, "set", key);
+    if let Expiry::At(deadline) = expiry {
+        let event = if deadline > ctx.now_ms {
+            "expire"
+        } else {
+            "del"
+        };
+        notify::key_event(ctx, class::GENERIC, event, key);
+    }
 }
 
 fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -358,6 +379,7 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> Com
     let now = ctx.now_ms;
     ctx.shard(&args[1])?
         .insert(&args[1], Value::Str(args[3].clone()), deadline, now);
+    notify_set(ctx, &args[1], Expiry::At(deadline));
     Ok(Reply::OK)
 }
 
@@ -373,6 +395,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let value = read_string(shard, &args[1], now)?.cloned();
     if value.is_some() {
         shard.remove(&args[1], now);
+        notify::key_event(ctx, class::GENERIC, "del", &args[1]);
     }
     Ok(Reply::bulk_or_nil(value))
 }
@@ -392,7 +415,17 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let shard = ctx.shard(&args[1])?;
     let value = read_string(shard, &args[1], now)?.cloned();
     if let (Some(_), Some(deadline)) = (&value, expiry) {
+        let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
         shard.set_deadline(&args[1], deadline, now);
+        let event = match deadline {
+            NO_DEADLINE if had_ttl => Some("persist"),
+            NO_DEADLINE => None,
+            d if d <= now => Some("del"),
+            _ => Some("expire"),
+        };
+        if let Some(event) = event {
+            notify::key_event(ctx, class::GENERIC, event, &args[1]);
+        }
     }
     Ok(Reply::bulk_or_nil(value))
 }
@@ -419,6 +452,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     for pair in args[1..].chunks(2) {
         ctx.shard(&pair[0])?
             .insert(&pair[0], Value::Str(pair[1].clone()), NO_DEADLINE, now);
+        notify::key_event(ctx, class::STRING, "set", &pair[0]);
     }
     Ok(Reply::OK)
 }
@@ -486,6 +520,7 @@ fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
             shard.insert(key, Value::Str(text), NO_DEADLINE, now);
         }
     }
+    notify::key_event(ctx, class::STRING, "incrby", key);
     Ok(Reply::Integer(updated))
 }
 

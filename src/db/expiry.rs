@@ -42,7 +42,11 @@ pub fn expire_cycle(keyspace: &Keyspace, budget: Duration) -> usize {
             let now = keyspace.now_ms();
             let mut shard = keyspace.shard_mutex(index).lock();
             let n = shard.expire_due(now, BATCH);
+            let expired = shard.take_expired_keys();
             drop(shard);
+            if !expired.is_empty() {
+                keyspace.keys_expired(index, &expired);
+            }
             removed += n;
             busy |= n == BATCH;
             if started.elapsed() >= budget {

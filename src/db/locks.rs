@@ -83,10 +83,18 @@ impl<'k> KeyLocks<'k> {
             return;
         }
         let now = self.keyspace.now_ms();
-        for (_, shard) in &mut self.held {
+        let mut expired = Vec::new();
+        for (index, shard) in &mut self.held {
             shard.serve_ready(now);
+            if shard.has_expired_keys() {
+                expired.push((*index, shard.take_expired_keys()));
+            }
         }
         self.held.clear();
+        // Expired keys are announced once no shard is held.
+        for (index, keys) in expired {
+            self.keyspace.keys_expired(index, &keys);
+        }
     }
 
     /// Whether nothing is held.

@@ -6,15 +6,17 @@
 
 pub mod entry;
 pub mod expiry;
+pub mod lock_meta;
 pub mod locks;
 pub mod shard;
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
 pub use entry::{Entry, Value, NO_DEADLINE};
+pub use lock_meta::LockMeta;
 pub use locks::KeyLocks;
 pub use shard::{KeyWaiter, Shard};
 
@@ -28,6 +30,9 @@ pub struct Keyspace {
     databases: usize,
     hasher: hashbrown::DefaultHashBuilder,
     pub clock: SharedClock,
+    /// Where keys removed by expiry are reported (`expired` keyspace notifications); set once
+    /// by the server at start. Unset, expired keys are simply forgotten.
+    pub notifier: OnceLock<Arc<crate::notify::Notifier>>,
 }
 
 /// A cheap-to-clone handle to the keyspace.
@@ -46,6 +51,14 @@ impl Keyspace {
             databases,
             hasher: hashbrown::DefaultHashBuilder::default(),
             clock,
+            notifier: OnceLock::new(),
+        }
+    }
+
+    /// Reports keys that shard `index` expired. Call with no shard held.
+    pub fn keys_expired(&self, index: usize, keys: &[bytes::Bytes]) {
+        if let Some(notifier) = self.notifier.get() {
+            notifier.expired(index / self.shards_per_db, keys);
         }
     }
 

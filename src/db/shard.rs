@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 
 use super::entry::{Entry, Value, NO_DEADLINE};
+use super::lock_meta::LockMeta;
 
 /// Something waiting for a key to change: a `BLPOP` waiting for an element, a
 /// `LOCK.ACQUIRE … WAIT` waiting for the lock to be free.
@@ -44,12 +45,33 @@ pub struct Shard {
     waiters: hashbrown::HashMap<Bytes, VecDeque<Box<dyn KeyWaiter>>>,
     /// Keys with waiters that changed since the waiters were last offered them.
     ready: Vec<Bytes>,
+    /// Lock metadata (fencing token, hold count), only for keys granted by `LOCK.ACQUIRE`, so
+    /// plain keys pay nothing but an emptiness check.
+    lock_meta: HashMap<Bytes, LockMeta>,
+    /// Keys under `WATCH` by some client: a version bumped on every change, and the number of
+    /// watchers (the entry goes when the last one unwatches). Empty, and free, when nobody
+    /// watches.
+    watched: hashbrown::HashMap<Bytes, WatchedVersion>,
+    /// Keys removed by expiry since the holder of the shard last took them, for the `expired`
+    /// keyspace notification (published once the shard is released).
+    expired_keys: Vec<Bytes>,
+}
+
+/// The version of a watched key and how many clients watch it.
+#[derive(Default)]
+struct WatchedVersion {
+    version: u64,
+    watchers: u32,
 }
 
 impl Shard {
     /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.get_mut(key, now_ms).map(|e| &*e)
+        if self.map.get(key)?.is_expired(now_ms) {
+            self.expire(key);
+            return None;
+        }
+        self.map.get(key)
     }
 
     /// The live entry of `key`, for changing its value in place. To change the deadline use
@@ -77,6 +99,7 @@ impl Shard {
         deadline_ms: u64,
         now_ms: u64,
     ) -> Option<Value> {
+        let kept_meta = self.lock_meta_kept_by(key, &value, now_ms);
         let previous = self.remove(key, now_ms);
         self.key_changed(key);
         let key = Bytes::copy_from_slice(key);
@@ -84,13 +107,16 @@ impl Shard {
             self.expiry.push(Reverse((deadline_ms, key.clone())));
             self.volatile += 1;
         }
+        if let Some(meta) = kept_meta {
+            self.lock_meta.insert(key.clone(), meta);
+        }
         self.map.insert(key, Entry { value, deadline_ms });
         previous
     }
 
     /// Removes `key`; returns its value if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
-        let entry = self.map.remove(key)?;
+        let (owned_key, entry) = self.map.remove_entry(key)?;
         self.key_changed(key);
         if entry.has_deadline() {
             self.volatile -= 1;
@@ -98,6 +124,7 @@ impl Shard {
         }
         if entry.is_expired(now_ms) {
             self.expired_count += 1;
+            self.expired_keys.push(owned_key);
             return None;
         }
         Some(entry.value)
@@ -106,15 +133,16 @@ impl Shard {
     /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
     /// is absent. A deadline at or before `now_ms` deletes the key, as Redis does.
     pub fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
+        if deadline_ms <= now_ms {
+            // A deletion, not an expiry: removed with its old deadline, so the count of keys
+            // with a TTL stays right and no `expired` event follows.
+            return self.remove(key, now_ms).is_some();
+        }
         let Some(entry) = self.get_mut(key, now_ms) else {
             return false;
         };
         let had = entry.has_deadline();
         entry.deadline_ms = deadline_ms;
-        if deadline_ms <= now_ms {
-            self.remove(key, now_ms);
-            return true;
-        }
         match (had, deadline_ms != NO_DEADLINE) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
@@ -130,21 +158,75 @@ impl Shard {
 
     /// Removes an entry whose deadline has passed.
     fn expire(&mut self, key: &[u8]) {
-        if let Some(entry) = self.map.remove(key) {
+        if let Some((key, entry)) = self.map.remove_entry(key) {
             if entry.has_deadline() {
                 self.volatile -= 1;
             }
             self.expired_count += 1;
-            self.key_changed(key);
+            self.key_changed(&key);
+            self.expired_keys.push(key);
         }
     }
 
     /// Called on every change to `key` (write, delete, expiry, TTL change): the one place where
-    /// whatever follows a key's changes hooks in. Queues the key for its waiters.
+    /// whatever follows a key's changes hooks in. Drops the lock metadata of a key that is gone,
+    /// and queues the key for its waiters.
     fn key_changed(&mut self, key: &[u8]) {
+        if !self.lock_meta.is_empty()
+            && self.lock_meta.contains_key(key)
+            && !self.map.contains_key(key)
+        {
+            self.lock_meta.remove(key);
+        }
         if !self.waiters.is_empty() && self.waiters.contains_key(key) {
             self.ready.push(Bytes::copy_from_slice(key));
         }
+        if !self.watched.is_empty() {
+            if let Some(watched) = self.watched.get_mut(key) {
+                watched.version += 1;
+            }
+        }
+    }
+
+    /// Starts one client's `WATCH` of `key`; returns the key's current version. Expire the key
+    /// first (a lookup does) so a key already past its deadline is not counted as a change.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let watched = self.watched.entry(Bytes::copy_from_slice(key)).or_default();
+        watched.watchers += 1;
+        watched.version
+    }
+
+    /// The current version of a watched key (0 for a key nobody watches).
+    pub fn watch_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.version)
+    }
+
+    /// Ends one client's `WATCH` of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(watched) = self.watched.get_mut(key) {
+            watched.watchers = watched.watchers.saturating_sub(1);
+            if watched.watchers == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// Marks every watched key of this shard changed: for operations that replace a whole
+    /// database at once (`SWAPDB`), after which no `WATCH` on it can be trusted.
+    pub fn touch_all_watched(&mut self) {
+        for watched in self.watched.values_mut() {
+            watched.version += 1;
+        }
+    }
+
+    /// Takes the keys removed by expiry since the last call (for `expired` notifications).
+    pub fn take_expired_keys(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.expired_keys)
+    }
+
+    /// Whether keys expired since the last [`Shard::take_expired_keys`].
+    pub fn has_expired_keys(&self) -> bool {
+        !self.expired_keys.is_empty()
     }
 
     /// Queues `waiter` on `key`, dropping abandoned waiters of that key first. The waiter is
@@ -249,9 +331,16 @@ impl Shard {
     pub fn clear(&mut self) {
         let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();
         self.ready.extend(keys);
+        // A flush touches the watched keys it deletes (Redis: only those that existed).
+        for (key, watched) in self.watched.iter_mut() {
+            if self.map.contains_key(key) {
+                watched.version += 1;
+            }
+        }
         self.map = HashMap::new();
         self.expiry = BinaryHeap::new();
         self.volatile = 0;
+        self.lock_meta = HashMap::new();
     }
 
     /// Bytes used by keys and values, roughly, for `INFO memory`.
@@ -261,7 +350,82 @@ impl Shard {
             .map(|(k, e)| k.len() + e.value.heap_size() + 64)
             .sum::<usize>()
             + self.expiry.len() * 40
+            + self.lock_meta.len() * 96
     }
+}
+
+/// Lock metadata beside keys (`LOCK.*`). Metadata belongs to one holding of a key: it is valid
+/// only while the key is live and still holds the token it was made for, and it is dropped when
+/// the key is deleted, expires or is overwritten with another value (see `key_changed` and
+/// `insert`).
+impl Shard {
+    /// The lock metadata of `key`, if the key is live and still holds the metadata's token.
+    pub fn lock_meta(&self, key: &[u8], now_ms: u64) -> Option<&LockMeta> {
+        let meta = self.lock_meta.get(key)?;
+        let entry = self.map.get(key)?;
+        (!entry.is_expired(now_ms) && holds_token(&entry.value, &meta.token)).then_some(meta)
+    }
+
+    /// Like [`Shard::lock_meta`], for changing the hold count; stale metadata (the key was
+    /// rewritten in place with another value) is dropped.
+    pub fn lock_meta_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut LockMeta> {
+        if self.lock_meta(key, now_ms).is_none() {
+            if !self.lock_meta.is_empty() {
+                self.lock_meta.remove(key);
+            }
+            return None;
+        }
+        self.lock_meta.get_mut(key)
+    }
+
+    /// Attaches lock metadata to the live key `key` (a grant just stored `meta.token` there).
+    pub fn set_lock_meta(&mut self, key: &[u8], meta: LockMeta) {
+        if self.map.contains_key(key) {
+            self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
+        }
+    }
+
+    /// Keys that carry lock metadata (possibly stale; check with [`Shard::lock_meta`]).
+    pub fn lock_meta_keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.lock_meta.keys()
+    }
+
+    /// Keys that have waiters (possibly only abandoned ones).
+    pub fn waited_keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.waiters.keys()
+    }
+
+    /// The deadline of the live key `key` ([`NO_DEADLINE`] for none), without touching it.
+    pub fn peek_deadline(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        let entry = self.map.get(key)?;
+        (!entry.is_expired(now_ms)).then_some(entry.deadline_ms)
+    }
+
+    /// Removes `key` if its deadline has passed, and queues it for its waiters either way: a
+    /// waiting client calls this when the holder's deadline comes (active expiry is too coarse
+    /// for a lock handoff) or when it leaves the queue (so the next waiter learns it is first).
+    pub fn offer_to_waiters(&mut self, key: &[u8], now_ms: u64) {
+        if self.map.get(key).is_some_and(|e| e.is_expired(now_ms)) {
+            self.expire(key);
+        } else {
+            self.key_changed(key);
+        }
+    }
+
+    /// The metadata to carry over when `key` is rewritten with `value`: only when the key is live
+    /// and keeps the same token (a lock extended with `SET key token XX PX ms` or `IFEQ`).
+    fn lock_meta_kept_by(&self, key: &[u8], value: &Value, now_ms: u64) -> Option<LockMeta> {
+        if self.lock_meta.is_empty() {
+            return None;
+        }
+        let meta = self.lock_meta(key, now_ms)?;
+        holds_token(value, &meta.token).then(|| meta.clone())
+    }
+}
+
+/// Whether `value` is the string `token`.
+fn holds_token(value: &Value, token: &[u8]) -> bool {
+    matches!(value, Value::Str(v) if v == token)
 }
 
 #[cfg(test)]
@@ -282,6 +446,35 @@ mod tests {
         assert_eq!(shard.expire_due(300, 10), 1);
         assert_eq!(shard.volatile_len(), 0);
         assert!(shard.contains(b"b", 1_000_000));
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+
+    #[test]
+    fn watched_versions_follow_changes_not_reads() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), 100, 0);
+        let version = shard.watch(b"k");
+        shard.get(b"k", 10);
+        assert_eq!(shard.watch_version(b"k"), version, "a read is no change");
+        shard.get(b"k", 100);
+        assert_ne!(shard.watch_version(b"k"), version, "expiry is a change");
+        assert_eq!(shard.take_expired_keys(), vec![Bytes::from("k")]);
+        shard.unwatch(b"k");
+        assert_eq!(shard.watch_version(b"k"), 0);
+    }
+
+    #[test]
+    fn past_deadline_deletes_without_expiring() {
+        let mut shard = Shard::default();
+        shard.insert(b"k", Value::Str(Bytes::from("v")), NO_DEADLINE, 0);
+        assert!(shard.set_deadline(b"k", 5, 10));
+        assert_eq!(shard.volatile_len(), 0);
+        assert!(!shard.has_expired_keys());
+        assert!(!shard.contains(b"k", 10));
     }
 }
 

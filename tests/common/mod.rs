@@ -160,3 +160,37 @@ pub fn frame_len(buf: &[u8]) -> Option<usize> {
         _ => None,
     }
 }
+
+impl Raw {
+    /// Asserts that nothing arrives within `ms` milliseconds (no reply, no pushed message).
+    pub fn expect_silence(&mut self, ms: u64) {
+        assert!(
+            self.pending.is_empty(),
+            "unexpected {:?}",
+            String::from_utf8_lossy(&self.pending)
+        );
+        self.stream
+            .set_read_timeout(Some(Duration::from_millis(ms)))
+            .unwrap();
+        let mut chunk = [0u8; 1024];
+        let read = self.stream.read(&mut chunk);
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        match read {
+            Ok(n) => panic!("unexpected {:?}", String::from_utf8_lossy(&chunk[..n])),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{e}"
+            ),
+        }
+    }
+
+    /// Reads one reply and returns it as text.
+    pub fn read_text(&mut self) -> String {
+        String::from_utf8_lossy(&self.read_reply()).into_owned()
+    }
+}

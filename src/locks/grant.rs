@@ -1,0 +1,383 @@
+//! Acquire, release, extend and undo of a lock, each on one shard under its lock. Used by the
+//! `LOCK.*` commands directly and by a waiting client's queue entry when the key is offered to
+//! it, so a lock is granted the same way whoever grants it.
+
+use bytes::Bytes;
+
+use super::FencingSequence;
+use crate::command::strings::read_string;
+use crate::db::{LockMeta, Shard, Value, NO_DEADLINE};
+use crate::errors::{self, Error};
+
+/// What `LOCK.ACQUIRE` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcquireRequest {
+    /// The owner's token: the value stored under the key.
+    pub token: Bytes,
+    /// The lease, in milliseconds from the grant.
+    pub ttl_ms: u64,
+    /// Whether a holder with the same token may take the lock again (counted).
+    pub reentrant: bool,
+}
+
+/// A lock given to a client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The fencing token the client is told.
+    pub fencing: u64,
+    pub kind: GrantKind,
+}
+
+/// Whether a grant took a free lock or added a hold to one the token already held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantKind {
+    Fresh,
+    /// A reentrant acquire; the deadline before it, to restore if the grant is taken back.
+    Reentrant {
+        previous_deadline_ms: u64,
+    },
+}
+
+/// The result of an acquire attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    Granted(Grant),
+    /// Someone else holds the key; its deadline ([`NO_DEADLINE`] for none).
+    Busy {
+        deadline_ms: u64,
+    },
+}
+
+/// The deadline of a lease of `ttl_ms` starting at `now_ms`.
+fn lease_end(now_ms: u64, ttl_ms: u64) -> u64 {
+    now_ms.saturating_add(ttl_ms).min(NO_DEADLINE - 1)
+}
+
+/// Acquires `key` for `request` once the waiters already queued on it have had their turn:
+/// a holder whose deadline has passed is expired and the queue served first, so a newcomer never
+/// overtakes a client that was waiting.
+pub fn acquire_in_turn(
+    shard: &mut Shard,
+    key: &[u8],
+    request: &AcquireRequest,
+    now_ms: u64,
+    fencing: &FencingSequence,
+) -> Result<Acquired, Error> {
+    shard.offer_to_waiters(key, now_ms);
+    shard.serve_ready(now_ms);
+    try_acquire(shard, key, request, now_ms, fencing)
+}
+
+/// Takes `key` for `request` at `now_ms`, if it can:
+/// - absent: stores the token with the lease, takes a new fencing token, hold count 1;
+/// - held by the same token and `request.reentrant`: one more hold, the same fencing token
+///   (the holder has not changed, so its writes stay valid), and the lease refreshed to at
+///   least `ttl_ms` from now (never shortened: an inner acquire must not cut the outer lease);
+/// - otherwise busy. `WRONGTYPE` when the key holds another type.
+pub fn try_acquire(
+    shard: &mut Shard,
+    key: &[u8],
+    request: &AcquireRequest,
+    now_ms: u64,
+    fencing: &FencingSequence,
+) -> Result<Acquired, Error> {
+    let Some(entry) = shard.get(key, now_ms) else {
+        let deadline = lease_end(now_ms, request.ttl_ms);
+        shard.insert(key, Value::Str(request.token.clone()), deadline, now_ms);
+        let grant = Grant {
+            fencing: fencing.next(),
+            kind: GrantKind::Fresh,
+        };
+        let meta = LockMeta {
+            token: request.token.clone(),
+            fencing: grant.fencing,
+            holds: 1,
+        };
+        shard.set_lock_meta(key, meta);
+        return Ok(Acquired::Granted(grant));
+    };
+    let previous_deadline_ms = entry.deadline_ms();
+    let same_token = match &entry.value {
+        Value::Str(holder) => *holder == request.token,
+        #[allow(unreachable_patterns)]
+        _ => return Err(errors::WRONGTYPE),
+    };
+    if !(same_token && request.reentrant) {
+        return Ok(Acquired::Busy {
+            deadline_ms: previous_deadline_ms,
+        });
+    }
+    let fencing_token = match shard.lock_meta_mut(key, now_ms) {
+        Some(meta) => {
+            meta.holds = meta.holds.checked_add(1).ok_or(errors::OVERFLOW)?;
+            meta.fencing
+        }
+        None => {
+            // Taken by plain `SET NX PX` (one implicit hold): it gets its fencing token now.
+            let meta = LockMeta {
+                token: request.token.clone(),
+                fencing: fencing.next(),
+                holds: 2,
+            };
+            let token = meta.fencing;
+            shard.set_lock_meta(key, meta);
+            token
+        }
+    };
+    let deadline = lease_end(now_ms, request.ttl_ms);
+    if deadline > previous_deadline_ms {
+        // (A key without a TTL has `NO_DEADLINE`, which no lease exceeds: it keeps none.)
+        shard.set_deadline(key, deadline, now_ms);
+    }
+    Ok(Acquired::Granted(Grant {
+        fencing: fencing_token,
+        kind: GrantKind::Reentrant {
+            previous_deadline_ms,
+        },
+    }))
+}
+
+/// Whether `key` holds the string `token`; `WRONGTYPE` for another type.
+fn is_held_by(shard: &mut Shard, key: &[u8], token: &[u8], now_ms: u64) -> Result<bool, Error> {
+    Ok(read_string(shard, key, now_ms)?.is_some_and(|holder| holder == token))
+}
+
+/// Releases one hold of `token` on `key`; the key is deleted when the last hold goes, which
+/// serves its waiters. `Ok(false)` when `key` does not hold `token`.
+pub fn release(shard: &mut Shard, key: &[u8], token: &[u8], now_ms: u64) -> Result<bool, Error> {
+    if !is_held_by(shard, key, token, now_ms)? {
+        return Ok(false);
+    }
+    if let Some(meta) = shard.lock_meta_mut(key, now_ms) {
+        if meta.holds > 1 {
+            meta.holds -= 1;
+            return Ok(true);
+        }
+    }
+    shard.remove(key, now_ms);
+    Ok(true)
+}
+
+/// Sets the lease of `key` to `ttl_ms` from now if it holds `token`. `Ok(false)` otherwise.
+pub fn extend(
+    shard: &mut Shard,
+    key: &[u8],
+    token: &[u8],
+    ttl_ms: u64,
+    now_ms: u64,
+) -> Result<bool, Error> {
+    if !is_held_by(shard, key, token, now_ms)? {
+        return Ok(false);
+    }
+    shard.set_deadline(key, lease_end(now_ms, ttl_ms), now_ms);
+    Ok(true)
+}
+
+/// Takes back `grant` of `key` to `token` when its client left before learning of it, so a
+/// departed waiter never strands the lock: one hold released (the key deleted at the last, which
+/// serves the next waiter), a reentrant grant's earlier deadline restored while it is still
+/// ahead. Nothing happens if the key no longer carries that grant (same token, same fencing
+/// token).
+pub fn undo_grant(shard: &mut Shard, key: &[u8], token: &[u8], grant: &Grant, now_ms: u64) {
+    let Some(meta) = shard.lock_meta_mut(key, now_ms) else {
+        return;
+    };
+    if meta.fencing != grant.fencing || meta.token != token {
+        return;
+    }
+    if meta.holds <= 1 {
+        shard.remove(key, now_ms);
+        return;
+    }
+    meta.holds -= 1;
+    if let GrantKind::Reentrant {
+        previous_deadline_ms,
+    } = grant.kind
+    {
+        if previous_deadline_ms > now_ms {
+            shard.set_deadline(key, previous_deadline_ms, now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(token: &'static str, ttl_ms: u64, reentrant: bool) -> AcquireRequest {
+        AcquireRequest {
+            token: Bytes::from(token),
+            ttl_ms,
+            reentrant,
+        }
+    }
+
+    fn granted(acquired: Result<Acquired, Error>) -> Grant {
+        match acquired {
+            Ok(Acquired::Granted(grant)) => grant,
+            other => panic!("not granted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn grant_busy_release() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(10));
+        let grant = granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 100, false),
+            5,
+            &fencing,
+        ));
+        assert_eq!(grant.fencing, 11);
+        assert_eq!(shard.peek_deadline(b"k", 5), Some(105));
+        assert_eq!(
+            try_acquire(&mut shard, b"k", &request("b", 100, false), 6, &fencing),
+            Ok(Acquired::Busy { deadline_ms: 105 })
+        );
+        // Same token without REENTRANT is busy too: a non-reentrant lock.
+        assert!(matches!(
+            try_acquire(&mut shard, b"k", &request("a", 100, false), 6, &fencing),
+            Ok(Acquired::Busy { .. })
+        ));
+        assert_eq!(release(&mut shard, b"k", b"b", 7), Ok(false));
+        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
+        assert!(!shard.contains(b"k", 7));
+        let next = granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("b", 100, false),
+            8,
+            &fencing,
+        ));
+        assert_eq!(next.fencing, 12);
+    }
+
+    #[test]
+    fn reentrant_holds_keep_the_fencing_token_and_never_shorten_the_lease() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        let first = granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 1000, true),
+            0,
+            &fencing,
+        ));
+        let again = granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 10, true),
+            5,
+            &fencing,
+        ));
+        assert_eq!(again.fencing, first.fencing);
+        assert_eq!(shard.peek_deadline(b"k", 5), Some(1000));
+        granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 2000, true),
+            6,
+            &fencing,
+        ));
+        assert_eq!(shard.peek_deadline(b"k", 6), Some(2006));
+        assert_eq!(shard.lock_meta(b"k", 6).map(|m| m.holds), Some(3));
+        for remaining in [2, 1] {
+            assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
+            assert_eq!(shard.lock_meta(b"k", 7).map(|m| m.holds), Some(remaining));
+        }
+        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
+        assert!(!shard.contains(b"k", 7));
+        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(false));
+    }
+
+    #[test]
+    fn metadata_follows_the_key() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 100, false),
+            0,
+            &fencing,
+        ));
+        // Rewritten with the same token (an extension by `SET … XX PX`): kept.
+        shard.insert(b"k", Value::Str(Bytes::from("a")), 500, 1);
+        assert_eq!(shard.lock_meta(b"k", 1).map(|m| m.fencing), Some(1));
+        // Overwritten with another value: dropped.
+        shard.insert(b"k", Value::Str(Bytes::from("b")), 500, 2);
+        assert_eq!(shard.lock_meta(b"k", 2), None);
+        assert_eq!(shard.lock_meta_keys().count(), 0);
+        // Deleted, expired, flushed: dropped.
+        granted(try_acquire(
+            &mut shard,
+            b"d",
+            &request("a", 100, false),
+            3,
+            &fencing,
+        ));
+        shard.remove(b"d", 3);
+        granted(try_acquire(
+            &mut shard,
+            b"e",
+            &request("a", 100, false),
+            3,
+            &fencing,
+        ));
+        assert_eq!(shard.expire_due(103, 10), 1);
+        granted(try_acquire(
+            &mut shard,
+            b"f",
+            &request("a", 100, false),
+            3,
+            &fencing,
+        ));
+        shard.clear();
+        assert_eq!(shard.lock_meta_keys().count(), 0);
+        // Changed in place (`INCR`-style): stale, ignored.
+        granted(try_acquire(
+            &mut shard,
+            b"g",
+            &request("7", 100, false),
+            3,
+            &fencing,
+        ));
+        if let Some(entry) = shard.get_mut(b"g", 3) {
+            entry.value = Value::Str(Bytes::from("8"));
+        }
+        assert_eq!(shard.lock_meta(b"g", 3), None);
+    }
+
+    #[test]
+    fn a_reentrant_acquire_of_a_plain_key_counts_its_first_hold() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        shard.insert(b"k", Value::Str(Bytes::from("a")), 100, 0);
+        let grant = granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 10, true),
+            1,
+            &fencing,
+        ));
+        assert_eq!(grant.fencing, 1);
+        assert_eq!(shard.lock_meta(b"k", 1).map(|m| m.holds), Some(2));
+        undo_grant(&mut shard, b"k", b"a", &grant, 2);
+        assert_eq!(shard.lock_meta(b"k", 2).map(|m| m.holds), Some(1));
+        assert!(shard.contains(b"k", 2));
+    }
+
+    #[test]
+    fn extend_only_for_the_holder() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 100, false),
+            0,
+            &fencing,
+        ));
+        assert_eq!(extend(&mut shard, b"k", b"b", 1000, 50), Ok(false));
+        assert_eq!(extend(&mut shard, b"k", b"a", 1000, 50), Ok(true));
+        assert_eq!(shard.peek_deadline(b"k", 50), Some(1050));
+        assert_eq!(extend(&mut shard, b"nope", b"a", 1000, 50), Ok(false));
+    }
+}

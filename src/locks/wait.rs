@@ -1,0 +1,405 @@
+//! Waiting for a lock without polling: `LOCK.ACQUIRE … WAIT ms`.
+//!
+//! A waiting client puts a [`LockWaiter`] in the key's FIFO queue (see [`crate::db::KeyWaiter`]).
+//! Whenever the key changes, the shard offers it to the queue under its lock; the first waiter
+//! that finds it free takes the lock right there (stores its token and lease, takes a fencing
+//! token) and sends the grant to its client through a oneshot channel. If the send fails, the
+//! client has gone: the grant is undone on the spot and the next waiter is served, so a departed
+//! waiter never strands the lock.
+//!
+//! The client side is [`LockWait::run`], the future its connection awaits. It registers on its
+//! first poll (a future dropped unpolled leaves no trace), then sleeps until one of:
+//! - the grant arrives;
+//! - the wait time runs out (real time): it closes the channel, and a grant sent just before
+//!   still counts;
+//! - the holder's deadline comes: active expiry samples only `hz` times a second, so the waiter
+//!   itself locks the shard at the deadline, which expires the key and serves the queue in order.
+//!   The queue entry keeps the waiter told of the holder's deadline (each offer of a busy key
+//!   updates it), so `PEXPIRE` and `LOCK.EXTEND` move the wake-up.
+//!
+//! When the future is dropped (client disconnected, wait over) its guard closes the channel,
+//! takes back a grant that was sent but never handed to the connection, and offers the key to
+//! the queue again so the next waiter learns it is first. A received grant is held by the guard
+//! across one yield before it is returned, so a disconnect the connection notices in the same
+//! turn still takes it back. Only a grant whose reply has left for the client stays with it,
+//! for its lease.
+
+use std::future::pending;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use super::grant::{acquire_in_turn, try_acquire, undo_grant};
+use super::{AcquireRequest, Acquired, FencingSequence, Grant};
+use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard, NO_DEADLINE};
+use crate::errors::Error;
+
+/// What a waiting client and its queue entry share: the holder's deadline as last seen under the
+/// shard lock, and a wake-up for when it changes.
+struct HolderWatch {
+    deadline_ms: AtomicU64,
+    changed: Notify,
+}
+
+impl HolderWatch {
+    fn new(deadline_ms: u64) -> Self {
+        HolderWatch {
+            deadline_ms: AtomicU64::new(deadline_ms),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Records the holder's deadline, waking the client if it moved.
+    fn note(&self, deadline_ms: u64) {
+        if self.deadline_ms.swap(deadline_ms, Ordering::SeqCst) != deadline_ms {
+            self.changed.notify_one();
+        }
+    }
+
+    fn deadline_ms(&self) -> u64 {
+        self.deadline_ms.load(Ordering::SeqCst)
+    }
+}
+
+/// The queue entry of a client waiting in `LOCK.ACQUIRE … WAIT`.
+pub struct LockWaiter {
+    request: AcquireRequest,
+    fencing: Arc<FencingSequence>,
+    /// `None` once the grant is sent.
+    reply: Option<oneshot::Sender<Grant>>,
+    watch: Arc<HolderWatch>,
+}
+
+impl KeyWaiter for LockWaiter {
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+        let Some(reply) = self.reply.take() else {
+            return true;
+        };
+        if reply.is_closed() {
+            return true;
+        }
+        match try_acquire(shard, key, &self.request, now_ms, &self.fencing) {
+            Ok(Acquired::Granted(grant)) => {
+                if let Err(grant) = reply.send(grant) {
+                    undo_grant(shard, key, &self.request.token, &grant, now_ms);
+                }
+                true
+            }
+            Ok(Acquired::Busy { deadline_ms }) => {
+                self.watch.note(deadline_ms);
+                self.reply = Some(reply);
+                false
+            }
+            Err(_) => {
+                // Another type under the key: wait for it to go, as a blocked `BLPOP` does.
+                self.watch.note(NO_DEADLINE);
+                self.reply = Some(reply);
+                false
+            }
+        }
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.reply.as_ref().is_none_or(|reply| reply.is_closed())
+    }
+}
+
+/// A `LOCK.ACQUIRE … WAIT` that found the lock busy: everything its wait needs, owned, so the
+/// future outlives the command that made it.
+pub struct LockWait {
+    pub keyspace: Arc<Keyspace>,
+    pub fencing: Arc<FencingSequence>,
+    pub db: usize,
+    pub key: Bytes,
+    pub request: AcquireRequest,
+    /// When the wait ends ungranted (real time).
+    pub give_up_at: Instant,
+}
+
+impl LockWait {
+    /// Waits for the lock: the grant, or `None` when the wait ends first.
+    pub async fn run(self) -> Result<Option<Grant>, Error> {
+        match Queued::join(self)? {
+            Ok(grant) => Ok(Some(grant)),
+            Err(mut queued) => Ok(queued.wait().await),
+        }
+    }
+
+    /// Runs `f` on the key's shard, locked on its own; waiters of changed keys are served when
+    /// the lock is released.
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, u64) -> R) -> Result<R, Error> {
+        let mut locks = KeyLocks::new(&self.keyspace);
+        let shard = locks.shard(self.db, &self.key)?;
+        let now_ms = self.keyspace.now_ms();
+        Ok(f(shard, now_ms))
+    }
+}
+
+/// A client in the queue. Dropping it leaves the queue cleanly (see the module docs).
+struct Queued {
+    wait: LockWait,
+    watch: Arc<HolderWatch>,
+    /// `None` once settled (grant received, or wait given up).
+    grant: Option<oneshot::Receiver<Grant>>,
+    /// A grant received but not yet handed to the connection.
+    received: Option<Grant>,
+}
+
+/// What woke a waiting client.
+enum Wake {
+    Granted(Option<Grant>),
+    GaveUp,
+    DeadlineMoved,
+    HolderDue,
+}
+
+impl Queued {
+    /// Takes the lock at once if it is free by now (after those already queued), else joins
+    /// the queue.
+    fn join(wait: LockWait) -> Result<Result<Grant, Queued>, Error> {
+        let joined = wait.with_shard(|shard, now_ms| {
+            let deadline_ms =
+                match acquire_in_turn(shard, &wait.key, &wait.request, now_ms, &wait.fencing)? {
+                    Acquired::Granted(grant) => return Ok(Err(grant)),
+                    Acquired::Busy { deadline_ms } => deadline_ms,
+                };
+            let (sender, receiver) = oneshot::channel();
+            let watch = Arc::new(HolderWatch::new(deadline_ms));
+            let waiter = LockWaiter {
+                request: wait.request.clone(),
+                fencing: wait.fencing.clone(),
+                reply: Some(sender),
+                watch: watch.clone(),
+            };
+            shard.add_waiter(&wait.key, Box::new(waiter));
+            Ok::<_, Error>(Ok((receiver, watch)))
+        })??;
+        match joined {
+            Err(grant) => Ok(Ok(grant)),
+            Ok((receiver, watch)) => Ok(Err(Queued {
+                wait,
+                watch,
+                grant: Some(receiver),
+                received: None,
+            })),
+        }
+    }
+
+    async fn wait(&mut self) -> Option<Grant> {
+        let give_up = tokio::time::sleep_until(self.wait.give_up_at);
+        tokio::pin!(give_up);
+        loop {
+            let holder_due = self.holder_due();
+            let receiver = self.grant.as_mut()?;
+            let wake = tokio::select! {
+                biased;
+                grant = receiver => Wake::Granted(grant.ok()),
+                _ = &mut give_up => Wake::GaveUp,
+                _ = self.watch.changed.notified() => Wake::DeadlineMoved,
+                _ = holder_due => Wake::HolderDue,
+            };
+            match wake {
+                Wake::Granted(grant) => {
+                    self.grant = None;
+                    return self.hand_over(grant?).await;
+                }
+                Wake::GaveUp => {
+                    let grant = self.give_up()?;
+                    return self.hand_over(grant).await;
+                }
+                Wake::DeadlineMoved => {}
+                Wake::HolderDue => self.offer(),
+            }
+        }
+    }
+
+    /// Returns a received grant after yielding once with it held by the guard: if the
+    /// connection sees the client's disconnect in the same turn, it drops this future and the
+    /// guard passes the lock on instead of writing it to a dead socket.
+    async fn hand_over(&mut self, grant: Grant) -> Option<Grant> {
+        self.received = Some(grant);
+        tokio::task::yield_now().await;
+        self.received.take()
+    }
+
+    /// Sleeps until the holder's deadline as last seen (forever if it has none).
+    fn holder_due(&self) -> impl std::future::Future<Output = ()> {
+        let deadline_ms = self.watch.deadline_ms();
+        let sleep_for = (deadline_ms != NO_DEADLINE).then(|| {
+            Duration::from_millis(deadline_ms.saturating_sub(self.wait.keyspace.now_ms()))
+        });
+        async move {
+            match sleep_for {
+                Some(duration) => tokio::time::sleep(duration).await,
+                None => pending().await,
+            }
+        }
+    }
+
+    /// At the holder's deadline: expires the key if due and serves the queue (this client, if
+    /// first), then records the deadline of whoever holds the key now.
+    fn offer(&self) {
+        let key = &self.wait.key;
+        let _ = self.wait.with_shard(|shard, now_ms| {
+            shard.offer_to_waiters(key, now_ms);
+            shard.serve_ready(now_ms);
+            let deadline_ms = shard.peek_deadline(key, now_ms).unwrap_or(NO_DEADLINE);
+            self.watch.deadline_ms.store(deadline_ms, Ordering::SeqCst);
+        });
+    }
+
+    /// The wait time ran out: closes the channel; a grant sent before that still counts.
+    fn give_up(&mut self) -> Option<Grant> {
+        let mut receiver = self.grant.take()?;
+        receiver.close();
+        match receiver.try_recv() {
+            Ok(grant) => Some(grant),
+            Err(_) => {
+                self.leave_queue(None);
+                None
+            }
+        }
+    }
+
+    /// Leaves the queue: takes back `unclaimed` (a grant nobody will receive), and offers the
+    /// key to the queue again so the next waiter learns it is first.
+    fn leave_queue(&self, unclaimed: Option<Grant>) {
+        let (key, token) = (&self.wait.key, &self.wait.request.token);
+        let _ = self.wait.with_shard(|shard, now_ms| {
+            if let Some(grant) = unclaimed {
+                undo_grant(shard, key, token, &grant, now_ms);
+            }
+            shard.offer_to_waiters(key, now_ms);
+        });
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        if let Some(grant) = self.received.take() {
+            self.leave_queue(Some(grant));
+            return;
+        }
+        let Some(mut receiver) = self.grant.take() else {
+            return;
+        };
+        receiver.close();
+        self.leave_queue(receiver.try_recv().ok());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::locks::grant::release;
+
+    struct Fixture {
+        keyspace: Arc<Keyspace>,
+        fencing: Arc<FencingSequence>,
+        runtime: tokio::runtime::Runtime,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                keyspace: Arc::new(Keyspace::new(1, 1, ManualClock::new())),
+                fencing: Arc::new(FencingSequence::starting_after(100)),
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap(),
+            }
+        }
+
+        fn wait(&self, token: &'static str) -> LockWait {
+            LockWait {
+                keyspace: self.keyspace.clone(),
+                fencing: self.fencing.clone(),
+                db: 0,
+                key: Bytes::from("k"),
+                request: AcquireRequest {
+                    token: Bytes::from(token),
+                    ttl_ms: 60_000,
+                    reentrant: false,
+                },
+                give_up_at: Instant::now() + Duration::from_secs(60),
+            }
+        }
+
+        fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, u64) -> R) -> R {
+            self.wait("-").with_shard(f).unwrap()
+        }
+
+        fn holder(&self) -> Option<Bytes> {
+            self.with_shard(|shard, now| {
+                crate::command::strings::read_string(shard, b"k", now)
+                    .unwrap()
+                    .cloned()
+            })
+        }
+
+        /// Polls `future` until it is parked (a few milliseconds of real time).
+        fn park<F: std::future::Future + Unpin>(&self, future: &mut F) -> Option<F::Output> {
+            self.runtime
+                .block_on(async { tokio::time::timeout(Duration::from_millis(5), future).await })
+                .ok()
+        }
+    }
+
+    #[test]
+    fn a_grant_sent_to_a_departed_client_passes_to_the_next_waiter() {
+        let fixture = Fixture::new();
+        let mut holder = Box::pin(fixture.wait("a").run());
+        let first = fixture
+            .park(&mut holder)
+            .expect("free lock granted at once");
+        assert_eq!(first.unwrap().map(|g| g.fencing), Some(101));
+        let mut b = Box::pin(fixture.wait("b").run());
+        let mut c = Box::pin(fixture.wait("c").run());
+        assert!(fixture.park(&mut b).is_none());
+        assert!(fixture.park(&mut c).is_none());
+        assert_eq!(fixture.with_shard(|shard, _| shard.waiter_count(b"k")), 2);
+        // The release grants b inside the shard; b's client leaves before reading it.
+        fixture.with_shard(|shard, now| release(shard, b"k", b"a", now).unwrap());
+        assert_eq!(fixture.holder().as_deref(), Some(&b"b"[..]));
+        drop(b);
+        assert_eq!(fixture.holder().as_deref(), Some(&b"c"[..]));
+        let granted = fixture.park(&mut c).expect("c granted");
+        assert_eq!(granted.unwrap().map(|g| g.fencing), Some(103));
+    }
+
+    #[test]
+    fn a_grant_received_in_the_turn_the_client_leaves_is_passed_on() {
+        let fixture = Fixture::new();
+        let mut holder = Box::pin(fixture.wait("a").run());
+        fixture.park(&mut holder);
+        let mut b = Box::pin(fixture.wait("b").run());
+        let mut c = Box::pin(fixture.wait("c").run());
+        assert!(fixture.park(&mut b).is_none());
+        assert!(fixture.park(&mut c).is_none());
+        fixture.with_shard(|shard, now| release(shard, b"k", b"a", now).unwrap());
+        // One poll: b receives its grant and yields before handing it over; then its
+        // connection drops it (the client's disconnect was seen in the same turn).
+        let _runtime = fixture.runtime.enter();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(b.as_mut().poll(&mut context).is_pending());
+        drop(b);
+        assert_eq!(fixture.holder().as_deref(), Some(&b"c"[..]));
+    }
+
+    #[test]
+    fn an_unpolled_wait_leaves_no_trace() {
+        let fixture = Fixture::new();
+        let mut holder = Box::pin(fixture.wait("a").run());
+        fixture.park(&mut holder);
+        drop(fixture.wait("b").run());
+        assert_eq!(fixture.with_shard(|shard, _| shard.waiter_count(b"k")), 0);
+    }
+}
