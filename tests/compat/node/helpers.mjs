@@ -95,3 +95,20 @@ export function within(ms, promise, what) {
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * Retries `check` (an async function that throws while its condition does not hold) for up to
+ * `ms`: for libraries that resolve once a quorum answered while the last instance's reply is
+ * still in flight.
+ */
+export async function eventually(check, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(10);
+    }
+  }
+}

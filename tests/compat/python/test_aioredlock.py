@@ -62,11 +62,14 @@ def test_context_manager_and_expiry(servers, key):
 
 def test_mutual_exclusion(servers, key, counter):
     async def worker():
-        locks = Aioredlock([{"host": h, "port": p} for h, p in servers[:3]], retry_count=400,
+        # aioredlock keeps the instances it won in a split vote until their TTL runs out (it
+        # retries with the same identifier rather than releasing), so contenders that split
+        # the three instances wait for that TTL: keep it short and the retries many.
+        locks = Aioredlock([{"host": h, "port": p} for h, p in servers[:3]], retry_count=3000,
                            retry_delay_min=0.005, retry_delay_max=0.02)
         try:
             for _ in range(5):
-                lock = await locks.lock(key, lock_timeout=10)
+                lock = await locks.lock(key, lock_timeout=1)
                 # asyncio: the read-sleep-write of the counter must not interleave.
                 await asyncio.to_thread(counter.increment)
                 await locks.unlock(lock)

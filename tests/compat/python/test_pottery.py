@@ -29,8 +29,8 @@ def test_acquire_extend_release(servers, key):
     masters = clients(servers[:3])
     lock = Redlock(key=key, masters=masters, auto_release_time=2, num_extensions=2)
     assert lock.acquire(blocking=False) is True
-    for master in masters:  # the lock is on every instance
-        assert master.get(lock.key) is not None
+    # pottery returns once a quorum answered; the third SET may still be in flight.
+    assert sum(master.get(lock.key) is not None for master in masters) >= 2
     assert 0 < lock.locked() <= 2000
     other = Redlock(key=key, masters=masters, auto_release_time=2)
     assert other.acquire(blocking=False) is False
@@ -62,7 +62,11 @@ def test_context_manager(servers, key):
     masters = clients(servers[:3])
     with Redlock(key=key, masters=masters, auto_release_time=5) as lock:
         assert lock.locked() > 0
-    assert all(m.exists(lock.key) == 0 for m in masters)
+    # The release returns at quorum too: wait (bounded) for the third instance's DEL.
+    deadline = time.monotonic() + 5
+    while any(m.exists(lock.key) for m in masters):
+        assert time.monotonic() < deadline, "the lock outlived its release"
+        time.sleep(0.01)
 
 
 def test_quorum_with_one_instance_stopped(servers, key):
