@@ -38,6 +38,10 @@ pub struct ClientMeta {
     pub lib_ver: Option<Bytes>,
     pub last_command: &'static str,
     pub resp: u8,
+    /// `CLIENT NO-EVICT ON` (shown as flag `e`; latchkey never evicts clients).
+    pub no_evict: bool,
+    /// `CLIENT NO-TOUCH ON` (shown as flag `T`).
+    pub no_touch: bool,
 }
 
 impl ClientInfo {
@@ -65,19 +69,34 @@ impl ClientInfo {
         self.kill.notify_one();
     }
 
+    /// Milliseconds since the client's last command (or since it connected).
+    pub fn idle_ms(&self) -> u64 {
+        (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
+    }
+
     /// One line of `CLIENT LIST` / `CLIENT INFO`, with Redis's field names.
     pub fn describe(&self) -> String {
         let meta = self.meta.lock().clone();
         let age = self.created.elapsed();
-        let idle_ms =
-            (age.as_millis() as u64).saturating_sub(self.last_active_ms.load(Ordering::Relaxed));
+        let idle_ms = self.idle_ms();
         let text = |b: &Option<Bytes>| {
             b.as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
+        let mut flags = String::new();
+        if meta.no_evict {
+            flags.push('e');
+        }
+        if meta.no_touch {
+            flags.push('T');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -114,6 +133,8 @@ pub struct Client {
     pub watched: Vec<WatchedKey>,
     /// `EXEC` is running this client's queued commands: blocking commands must not block.
     pub in_exec: bool,
+    /// Where this connection's last `SCAN` call stopped (see `command::scan`).
+    pub scan_snapshot: Option<Box<crate::command::scan::ScanSnapshot>>,
 }
 
 impl Client {
@@ -129,6 +150,7 @@ impl Client {
             multi: None,
             watched: Vec::new(),
             in_exec: false,
+            scan_snapshot: None,
         }
     }
 

@@ -42,6 +42,23 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_LUA_TIME_LIMIT", default_value_t = 5000)]
     pub lua_time_limit: u64,
 
+    /// Close a client idle for this many seconds (0: never). Clients waiting in a blocking
+    /// command count as idle.
+    #[arg(long, env = "LATCHKEY_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Memory limit in bytes as `CONFIG GET maxmemory` reports it. Stored and reported only:
+    /// latchkey does not evict (its policy is `noeviction`).
+    #[arg(long, env = "LATCHKEY_MAXMEMORY", default_value_t = 0)]
+    pub maxmemory: u64,
+
+    /// Keyspace notification classes, in Redis's letters (`KEA`, `Ex`, …); empty: none.
+    // Stored in Redis's normal form (`KEA` becomes `AKE`); whatever publishes keyspace
+    // notifications reads it from here, `CONFIG SET notify-keyspace-events` writes it.
+    #[arg(long, env = "LATCHKEY_NOTIFY_KEYSPACE_EVENTS", default_value = "",
+          value_parser = normalize_keyspace_events)]
+    pub notify_keyspace_events: String,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
@@ -61,5 +78,28 @@ impl Config {
     pub fn shards_per_db(&self) -> usize {
         self.shards
             .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+/// Reads a `notify-keyspace-events` value as Redis does and returns it in Redis's normal form
+/// (`KEA` becomes `AKE`, `Exg` becomes `gxE`), or the error Redis gives for a bad letter.
+pub fn normalize_keyspace_events(value: &str) -> Result<String, String> {
+    crate::notify::parse_flags(value.as_bytes())
+        .map(crate::notify::flags_to_string)
+        .map_err(|_| crate::notify::INVALID_FLAGS.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_events_normalised_like_redis() {
+        assert_eq!(normalize_keyspace_events("KEA").unwrap(), "AKE");
+        assert_eq!(normalize_keyspace_events("Exg").unwrap(), "gxE");
+        assert_eq!(normalize_keyspace_events("").unwrap(), "");
+        assert_eq!(normalize_keyspace_events("Kmn").unwrap(), "nKm");
+        assert_eq!(normalize_keyspace_events("AnE").unwrap(), "AE");
+        assert!(normalize_keyspace_events("q").is_err());
     }
 }

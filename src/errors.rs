@@ -96,3 +96,27 @@ pub fn printable(bytes: &[u8], max: usize) -> String {
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect()
 }
+
+/// `ERR wrong number of arguments for '<cmd>|<sub>' command`: a subcommand's arity error.
+pub fn wrong_subcommand_arity(command: &str, sub: &str) -> Error {
+    Error::err(format_args!(
+        "wrong number of arguments for '{command}|{sub}' command"
+    ))
+}
+
+pub const BUSY: Error = Error::fixed(
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+);
+pub const NOSCRIPT: Error = Error::fixed("NOSCRIPT No matching script. Please use EVAL.");
+pub const NOTBUSY: Error = Error::fixed("NOTBUSY No scripts in execution right now.");
+pub const UNKILLABLE: Error = Error::fixed(
+    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+);
+pub const NUMKEYS_NEGATIVE: Error = Error::fixed("ERR Number of keys can't be negative");
+pub const NUMKEYS_TOO_BIG: Error =
+    Error::fixed("ERR Number of keys can't be greater than number of args");
+/// What a script that is neither built in natively nor runnable gets when latchkey was built
+/// without the `lua` cargo feature.
+pub const NO_LUA: Error = Error::fixed(
+    "ERR this server was built without the 'lua' feature: only the natively implemented lock scripts can run (rebuild with --features lua)",
+);

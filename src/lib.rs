@@ -18,6 +18,7 @@
 //! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
 //! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
+//! - [`script`]: scripts: the script cache, Lua 5.1 (feature `lua`), native lock scripts.
 
 pub mod client;
 pub mod clock;
@@ -31,6 +32,7 @@ pub mod locks;
 pub mod notify;
 pub mod protocol;
 pub mod pubsub;
+pub mod script;
 pub mod server;
 
 pub use clock::{Clock, ManualClock, SystemClock};

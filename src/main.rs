@@ -23,6 +23,15 @@ fn main() -> std::process::ExitCode {
         }
     };
     runtime.block_on(async move {
+        // Handlers go in before the start line, so a signal sent as soon as the line is read
+        // is always a graceful stop, never the default kill.
+        let signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(error) => {
+                eprintln!("latchkey: cannot install signal handlers: {error}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
         let server = match Server::new(config).start().await {
             Ok(server) => server,
             Err(error) => {
@@ -34,23 +43,34 @@ fn main() -> std::process::ExitCode {
         println!("latchkey listening on {}", server.local_addr());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        wait_for_signal().await;
+        signals.wait().await;
         server.shutdown().await;
         std::process::ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut terminate) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+/// SIGINT and SIGTERM, listened for from start-up on.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either signal and says which arrived (on stderr), so an unexpected stop is
+    /// never silent.
+    async fn wait(mut self) {
+        let received = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        eprintln!("latchkey: received {received}, shutting down");
     }
 }

@@ -20,7 +20,6 @@ use bytes::Bytes;
 use crate::command::Ctx;
 use crate::errors::Error;
 use crate::pubsub::PubSub;
-use crate::server::Shared;
 
 /// Event classes and the two channel families, as bits (Redis's `NOTIFY_*`).
 pub mod class {
@@ -69,6 +68,7 @@ const CLASS_LETTERS: &[(u8, u32)] = &[
     (b'e', class::EVICTED),
     (b't', class::STREAM),
     (b'd', class::MODULE),
+    (b'n', class::NEW),
 ];
 
 /// The letters printed after the classes.
@@ -76,7 +76,6 @@ const CHANNEL_LETTERS: &[(u8, u32)] = &[
     (b'K', class::KEYSPACE),
     (b'E', class::KEYEVENT),
     (b'm', class::KEY_MISS),
-    (b'n', class::NEW),
 ];
 
 /// The error `CONFIG SET notify-keyspace-events` reports for a bad letter, after Redis's
@@ -201,19 +200,6 @@ pub fn key_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
     notifier.event(event_class, event, key, db);
 }
 
-/// Sets `notify-keyspace-events` from its text form; an error (and no change) for a bad
-/// letter. `CONFIG SET notify-keyspace-events` calls this.
-pub fn set_flags(shared: &Shared, text: &[u8]) -> Result<(), Error> {
-    let flags = parse_flags(text)?;
-    shared.notify.set(flags);
-    Ok(())
-}
-
-/// The text form of `notify-keyspace-events`, for `CONFIG GET`.
-pub fn flags_text(shared: &Shared) -> String {
-    flags_to_string(shared.notify.flags())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +211,7 @@ mod tests {
         assert_eq!(flags_to_string(parse_flags(b"Ex$gxK").unwrap()), "g$xKE");
         assert_eq!(flags_to_string(parse_flags(b"").unwrap()), "");
         assert_eq!(flags_to_string(parse_flags(b"AKEm").unwrap()), "AKEm");
+        assert_eq!(flags_to_string(parse_flags(b"Kmn").unwrap()), "nKm");
         let error = parse_flags(b"KEQ").unwrap_err();
         assert_eq!(
             error.0,

@@ -46,6 +46,13 @@ pub struct Shared {
     pub started: Instant,
     /// The port the server listens on, for `INFO server`.
     pub port: u16,
+    /// A random 40-hex-digit id of this run (`INFO server`'s `run_id`).
+    pub run_id: String,
+    /// Unix seconds of the last `SAVE`/`BGSAVE` (start time until one), for `LASTSAVE`.
+    /// latchkey persists nothing; the commands only move this.
+    pub last_save_unix: AtomicU64,
+    /// The highest `used_memory` `INFO` has reported.
+    pub memory_peak: AtomicU64,
     next_client_id: AtomicU64,
     /// Flips to `true` when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
@@ -55,6 +62,8 @@ pub struct Shared {
     pub pubsub: Arc<PubSub>,
     /// Keyspace notification settings (`notify-keyspace-events`).
     pub notify: Arc<Notifier>,
+    /// The script cache and the scripts running past the time limit.
+    pub scripts: crate::script::Scripts,
 }
 
 impl Shared {
@@ -107,6 +116,10 @@ impl Server {
         let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
         let pubsub = Arc::new(PubSub::default());
         let notify = Arc::new(Notifier::new(pubsub.clone()));
+        notify.set(
+            crate::notify::parse_flags(self.config.notify_keyspace_events.as_bytes()).unwrap_or(0),
+        );
+        let started_unix = self.clock.unix_ms() / 1000;
         let shared = Arc::new(Shared {
             keyspace: Arc::new(Keyspace::new(
                 self.config.databases,
@@ -119,16 +132,21 @@ impl Server {
             expiry: expiry_control,
             started: Instant::now(),
             port: local_addr.port(),
+            run_id: random_hex_id(),
+            last_save_unix: AtomicU64::new(started_unix),
+            memory_peak: AtomicU64::new(0),
             next_client_id: AtomicU64::new(0),
             shutdown: shutdown_rx,
             fencing: Arc::new(FencingSequence::from_wall_clock()),
             pubsub,
             notify: notify.clone(),
+            scripts: crate::script::Scripts::default(),
         });
         let _ = shared.keyspace.notifier.set(notify);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
+        let idle_task = tokio::spawn(close_idle_clients(shared.clone()));
         Ok(ServerHandle {
             local_addr,
             shared,
@@ -136,6 +154,7 @@ impl Server {
             done_rx,
             accept,
             expiry_task,
+            idle_task,
         })
     }
 
@@ -163,6 +182,7 @@ pub struct ServerHandle {
     done_rx: mpsc::Receiver<()>,
     accept: tokio::task::JoinHandle<()>,
     expiry_task: tokio::task::JoinHandle<()>,
+    idle_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -183,6 +203,7 @@ impl ServerHandle {
         self.accept.abort();
         let _ = self.accept.await;
         self.expiry_task.abort();
+        self.idle_task.abort();
         // Every connection task holds a sender; recv returns None when all are gone.
         let _ = tokio::time::timeout(Duration::from_secs(10), self.done_rx.recv()).await;
     }
@@ -261,4 +282,29 @@ async fn reject(mut socket: TcpStream) {
     let _ = socket
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
+}
+
+/// Closes clients idle for longer than `timeout` seconds (`CONFIG SET timeout`), checking once
+/// a second; 0 disables it. A client waiting in a blocking command counts as idle.
+async fn close_idle_clients(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let timeout_ms = shared.config.read().timeout.saturating_mul(1000);
+        if timeout_ms == 0 {
+            continue;
+        }
+        let clients: Vec<Arc<ClientInfo>> = shared.clients.lock().values().cloned().collect();
+        for client in clients {
+            if client.idle_ms() > timeout_ms {
+                client.kill();
+            }
+        }
+    }
+}
+
+/// 40 random hex digits, like Redis's run ids.
+fn random_hex_id() -> String {
+    (0..40)
+        .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
+        .collect()
 }

@@ -9,7 +9,14 @@ use std::sync::atomic::Ordering;
 use common::{Raw, TestServer};
 
 fn enable(server: &TestServer, flags: &str) {
-    latchkey::notify::set_flags(server.server.shared(), flags.as_bytes()).unwrap();
+    let mut admin = server.raw();
+    let set: &[&[u8]] = &[
+        b"CONFIG",
+        b"SET",
+        b"notify-keyspace-events",
+        flags.as_bytes(),
+    ];
+    assert_eq!(admin.cmd(set), b"+OK\r\n");
 }
 
 fn pmessage(pattern: &str, channel: &str, payload: &str) -> String {
@@ -45,14 +52,20 @@ fn subscriber(server: &TestServer) -> Raw {
 #[test]
 fn flags_are_validated() {
     let server = common::start();
-    let shared = server.server.shared();
-    assert_eq!(
-        latchkey::notify::set_flags(shared, b"KEQ").unwrap_err().0,
-        "ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
+    let mut c = server.raw();
+    c.expect(
+        "CONFIG SET notify-keyspace-events KEQ",
+        "-ERR CONFIG SET failed (possibly related to argument 'notify-keyspace-events') - Invalid event class character. Use 'Ag$lshzxeKEtmdn'.\r\n",
     );
-    assert_eq!(latchkey::notify::flags_text(shared), "");
+    c.expect(
+        "CONFIG GET notify-keyspace-events",
+        "*2\r\n$22\r\nnotify-keyspace-events\r\n$0\r\n\r\n",
+    );
     enable(&server, "Ex$gxK");
-    assert_eq!(latchkey::notify::flags_text(shared), "g$xKE");
+    c.expect(
+        "CONFIG GET notify-keyspace-events",
+        "*2\r\n$22\r\nnotify-keyspace-events\r\n$5\r\ng$xKE\r\n",
+    );
 }
 
 #[test]

@@ -6,18 +6,39 @@
 //! work. `COMMAND`, `COMMAND INFO` and `COMMAND COUNT` are generated from the same table.
 //!
 //! A reader looking for `SET` opens `strings.rs`; `EXPIRE` is in `keys.rs`; `DELIFEQ` and
-//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `INFO`,
-//! `CONFIG`, `COMMAND`, `FLUSHALL` in `server.rs`; `LOCK.*` in `locks.rs`.
+//! `DELEX` in `compare.rs`; `PING`, `HELLO`, `AUTH`, `CLIENT` in `connection.rs`; `KEYS`,
+//! `SCAN` in `scan.rs`; `INFO` in `info.rs`; `COMMAND`, `FLUSHALL` in `server.rs`; `EVAL`, `EVALSHA`, `SCRIPT` in `scripting.rs`; `CONFIG`
+//! in `config.rs`; `DEBUG` in `debug.rs`; `LOCK.*` in `locks.rs`; `SUBSCRIBE`, `PUBLISH` in
+//! `pubsub.rs`; `MULTI`, `EXEC`, `WATCH` in `transactions.rs`.
+//!
+//! The data types: `lists.rs`, `hashes.rs`, `sets.rs`, `zsets.rs` (with `zset_combine.rs` for
+//! `ZUNION`/`ZINTER`/`ZDIFF`); the blocking pops of lists and sorted sets in `pop_waits.rs`;
+//! what they share (typed access, `*SCAN` options) in `aggregate.rs`.
+//!
+//! While a script runs past the script time limit, commands not flagged `ALLOW_BUSY` get
+//! `BUSY` (checked before any shard is locked), as in Redis.
 
+pub mod aggregate;
 pub mod args;
 pub mod compare;
+pub mod config;
 pub mod connection;
+pub mod debug;
+pub mod hashes;
+pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod locks;
+pub mod pop_waits;
 pub mod pubsub;
+pub mod scan;
+pub mod scripting;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zset_combine;
+pub mod zsets;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -152,11 +173,21 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         strings::COMMANDS,
         compare::COMMANDS,
         keys::COMMANDS,
+        scan::COMMANDS,
         connection::COMMANDS,
         server::COMMANDS,
         locks::COMMANDS,
         pubsub::COMMANDS,
         transactions::COMMANDS,
+        config::COMMANDS,
+        info::COMMANDS,
+        debug::COMMANDS,
+        lists::COMMANDS,
+        hashes::COMMANDS,
+        sets::COMMANDS,
+        zsets::COMMANDS,
+        zset_combine::COMMANDS,
+        scripting::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -235,6 +266,9 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
         return Outcome::Reply(transactions::queue(client, args));
     }
     client.note_command(spec.name);
+    if shared.keyspace.script_busy() && !spec.has(flags::ALLOW_BUSY) {
+        return Outcome::Reply(errors::BUSY.into());
+    }
     let mut locks = KeyLocks::new(&shared.keyspace);
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
         return Outcome::Reply(error.into());
@@ -260,6 +294,13 @@ pub fn execute_nested(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if spec.has(flags::NOSCRIPT) {
         return Reply::error("ERR This Redis command is not allowed from script");
     }
+    execute_spec(ctx, spec, args)
+}
+
+/// Runs a command the caller has already looked up and checked (a script's `redis.call` makes
+/// its own checks, with its own error texts), with the caller's `KeyLocks`. Blocking commands
+/// reply at once.
+pub fn execute_spec(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Reply {
     if let Err(error) = lock_declared_keys(ctx.locks, ctx.client.db, spec, args) {
         return error.into();
     }
@@ -287,19 +328,17 @@ pub fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Lookup, arity and authentication: the checks every command passes first.
+/// Lookup, arity and authentication: the checks every command passes first, in Redis's order
+/// (an unknown command or a wrong argument count is reported even before `AUTH`).
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error> {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
-        if !client.authenticated {
-            return Err(errors::NOAUTH);
-        }
         return Err(errors::unknown_command(args));
     };
-    if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        return Err(errors::NOAUTH);
-    }
     if !spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(spec.name));
+    }
+    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        return Err(errors::NOAUTH);
     }
     Ok(spec)
 }

@@ -1,19 +1,23 @@
-//! Server commands: `INFO`, `COMMAND`, `CONFIG`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `TIME`.
+//! Server commands: `COMMAND`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `TIME`, `LASTSAVE`, `SAVE`,
+//! `BGSAVE`, `ROLE`, `MEMORY`. (`INFO` is in `info.rs`, `CONFIG` in `config.rs`.)
+//!
+//! latchkey keeps data in memory only: `SAVE` and `BGSAVE` reply as Redis does after a
+//! successful save, and move `LASTSAVE`, but write nothing.
 
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::args::is;
-use super::connection::REDIS_VERSION;
+use super::args::{self, is};
+use super::connection::subcommand;
 use super::flags::*;
-use super::{all_commands, flag_names, CommandSpec, Ctx, Handler};
-use crate::errors::{self, CommandResult};
+use super::keys::help_reply;
+use super::{all_commands, flag_names, lookup, CommandSpec, Ctx, Handler};
+use crate::errors::{self, CommandResult, Error};
+use crate::glob;
 use crate::protocol::Reply;
 
 pub const COMMANDS: &[CommandSpec] = &[
-    spec("info", -1, LOADING | STALE, &["slow", "dangerous"], info),
     spec(
         "command",
         -1,
@@ -43,6 +47,43 @@ pub const COMMANDS: &[CommandSpec] = &[
         flushall,
     ),
     spec("time", 1, FAST | LOADING | STALE, &["fast"], time),
+    spec(
+        "lastsave",
+        1,
+        FAST | LOADING | STALE,
+        &["admin", "fast", "dangerous"],
+        lastsave,
+    ),
+    spec(
+        "save",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        &["admin", "slow", "dangerous"],
+        save,
+    ),
+    spec(
+        "bgsave",
+        -1,
+        ADMIN | NOSCRIPT,
+        &["admin", "slow", "dangerous"],
+        bgsave,
+    ),
+    spec(
+        "role",
+        1,
+        NOSCRIPT | LOADING | STALE | FAST,
+        &["admin", "fast", "dangerous"],
+        role,
+    ),
+    CommandSpec {
+        name: "memory",
+        arity: -2,
+        flags: READONLY,
+        // `MEMORY USAGE key`: the key is the third argument.
+        keys: (2, 2, 1),
+        categories: &["slow"],
+        handler: Handler::Sync(memory),
+    },
 ];
 
 const fn spec(
@@ -105,99 +146,6 @@ fn time(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     ]))
 }
 
-/// The `INFO` sections, in Redis's order.
-const SECTIONS: &[&str] = &["server", "clients", "memory", "stats", "keyspace"];
-
-fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let wanted: Vec<String> = args[1..]
-        .iter()
-        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-        .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "everything" || w == "default");
-    let mut text = String::new();
-    for section in SECTIONS {
-        if !all && !wanted.iter().any(|w| w == section) {
-            continue;
-        }
-        if !text.is_empty() {
-            text.push_str("\r\n");
-        }
-        info_section(ctx, section, &mut text);
-    }
-    Ok(Reply::Verbatim("txt", Bytes::from(text)))
-}
-
-fn info_section(ctx: &Ctx, section: &str, out: &mut String) {
-    let shared = ctx.shared;
-    let uptime = shared.started.elapsed().as_secs();
-    match section {
-        "server" => {
-            let _ = write!(
-                out,
-                "# Server\r\nredis_version:{REDIS_VERSION}\r\nlatchkey_version:{}\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:epoll\r\nprocess_id:{}\r\ntcp_port:{}\r\nuptime_in_seconds:{uptime}\r\nuptime_in_days:{}\r\nhz:{}\r\nexecutable:latchkey\r\n",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::OS,
-                std::process::id(),
-                shared.port,
-                uptime / 86400,
-                shared.expiry.hz.load(Ordering::Relaxed),
-            );
-        }
-        "clients" => {
-            let _ = write!(
-                out,
-                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\nblocked_clients:0\r\n",
-                shared.clients.lock().len(),
-                shared.config.read().maxclients,
-            );
-        }
-        "memory" => {
-            let used: usize = (0..shared.keyspace.shard_count())
-                .map(|i| shared.keyspace.shard_mutex(i).lock().approximate_memory())
-                .sum();
-            let _ = write!(
-                out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}K\r\nused_memory_rss:{}\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n",
-                used as f64 / 1024.0,
-                resident_memory().unwrap_or(0),
-            );
-        }
-        "stats" => {
-            let stats = &shared.stats;
-            let expired: u64 = (0..shared.keyspace.shard_count())
-                .map(|i| shared.keyspace.shard_mutex(i).lock().expired_count)
-                .sum();
-            let _ = write!(
-                out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nevicted_keys:0\r\n",
-                stats.connections_received.load(Ordering::Relaxed),
-                stats.commands_processed.load(Ordering::Relaxed),
-                stats.rejected_connections.load(Ordering::Relaxed),
-            );
-        }
-        "keyspace" => {
-            out.push_str("# Keyspace\r\n");
-            for db in 0..shared.keyspace.databases() {
-                let (keys, expires) = shared.keyspace.db_counts(db);
-                if keys > 0 {
-                    let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The process's resident memory in bytes, from `/proc/self/statm` (Linux).
-pub fn resident_memory() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
 /// One command's `COMMAND INFO` entry, as Redis 7 shapes it.
 fn command_entry(spec: &CommandSpec) -> Reply {
     let names =
@@ -221,29 +169,211 @@ fn command_entry(spec: &CommandSpec) -> Reply {
     ])
 }
 
+const COMMAND_SUBCOMMANDS: &[(&str, i32)] = &[
+    ("count", 2),
+    ("info", -2),
+    ("docs", -2),
+    ("list", -2),
+    ("getkeys", -4),
+    ("help", 2),
+];
+
+const COMMAND_HELP: &[&str] = &[
+    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// `COMMAND` and its subcommands, all generated from the command table.
 fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let Some(sub) = args.get(1) else {
+    if args.len() == 1 {
         return Ok(Reply::Array(all_commands().map(command_entry).collect()));
-    };
-    if is(sub, "COUNT") && args.len() == 2 {
-        Ok(Reply::Integer(all_commands().count() as i64))
-    } else if is(sub, "INFO") {
-        if args.len() == 2 {
-            return Ok(Reply::Array(all_commands().map(command_entry).collect()));
-        }
-        Ok(Reply::Array(
+    }
+    match subcommand("command", COMMAND_SUBCOMMANDS, args)? {
+        "count" => Ok(Reply::Integer(all_commands().count() as i64)),
+        "info" if args.len() == 2 => Ok(Reply::Array(all_commands().map(command_entry).collect())),
+        "info" => Ok(Reply::Array(
             args[2..]
                 .iter()
-                .map(|name| super::lookup(name).map_or(Reply::NilArray, command_entry))
+                .map(|name| lookup(name).map_or(Reply::Nil, command_entry))
                 .collect(),
-        ))
-    } else if is(sub, "LIST") && args.len() == 2 {
-        Ok(Reply::Array(
-            all_commands().map(|s| Reply::bulk(s.name)).collect(),
-        ))
-    } else if is(sub, "DOCS") {
-        Ok(Reply::Map(vec![]))
-    } else {
-        Err(errors::unknown_subcommand("command", sub))
+        )),
+        "docs" if args.len() == 2 => Ok(Reply::Map(all_commands().map(command_docs).collect())),
+        "docs" => Ok(Reply::Map(
+            args[2..]
+                .iter()
+                .filter_map(|name| lookup(name))
+                .map(command_docs)
+                .collect(),
+        )),
+        "list" => command_list(&args[2..]),
+        "getkeys" => command_getkeys(&args[2..]),
+        _ => Ok(help_reply(COMMAND_HELP)),
     }
+}
+
+/// The documentation group of a command, from its ACL categories.
+fn doc_group(spec: &CommandSpec) -> &'static str {
+    const GROUPS: &[(&str, &str)] = &[
+        ("string", "string"),
+        ("list", "list"),
+        ("hash", "hash"),
+        ("set", "set"),
+        ("sortedset", "sorted-set"),
+        ("pubsub", "pubsub"),
+        ("transaction", "transactions"),
+        ("scripting", "scripting"),
+        ("connection", "connection"),
+        ("keyspace", "generic"),
+    ];
+    GROUPS
+        .iter()
+        .find(|(category, _)| spec.categories.contains(category))
+        .map_or("server", |(_, group)| group)
+}
+
+/// A `COMMAND DOCS` entry: the name and a map with what the table knows (its group and
+/// arity); latchkey carries no prose summaries.
+fn command_docs(spec: &'static CommandSpec) -> (Reply, Reply) {
+    (
+        Reply::bulk(spec.name),
+        Reply::Map(vec![
+            (Reply::bulk("summary"), Reply::bulk("")),
+            (Reply::bulk("since"), Reply::bulk("1.0.0")),
+            (Reply::bulk("group"), Reply::bulk(doc_group(spec))),
+        ]),
+    )
+}
+
+/// `COMMAND LIST [FILTERBY MODULE m|ACLCAT c|PATTERN p]`.
+fn command_list(options: &[Bytes]) -> CommandResult {
+    let keep: Box<dyn Fn(&CommandSpec) -> bool> = match options {
+        [] => Box::new(|_| true),
+        [filterby, kind, value] if is(filterby, "FILTERBY") => {
+            let value = value.clone();
+            if is(kind, "MODULE") {
+                Box::new(|_| false)
+            } else if is(kind, "ACLCAT") {
+                Box::new(move |spec| {
+                    spec.categories
+                        .iter()
+                        .any(|c| c.as_bytes().eq_ignore_ascii_case(&value))
+                })
+            } else if is(kind, "PATTERN") {
+                Box::new(move |spec| glob::matches_nocase(&value, spec.name.as_bytes()))
+            } else {
+                return Err(errors::SYNTAX);
+            }
+        }
+        _ => return Err(errors::SYNTAX),
+    };
+    Ok(Reply::Array(
+        all_commands()
+            .filter(|spec| keep(spec))
+            .map(|spec| Reply::bulk(spec.name))
+            .collect(),
+    ))
+}
+
+/// `COMMAND GETKEYS cmd arg…`: the keys the table's key spec finds in a full command line.
+fn command_getkeys(line: &[Bytes]) -> CommandResult {
+    let spec = lookup(&line[0]).ok_or(Error::fixed("ERR Invalid command specified"))?;
+    if spec.keys.0 == 0 {
+        return Err(Error::fixed("ERR The command has no key arguments"));
+    }
+    if !spec.arity_ok(line.len()) {
+        return Err(Error::fixed(
+            "ERR Invalid number of arguments specified for command",
+        ));
+    }
+    Ok(Reply::Array(
+        spec.key_positions(line.len())
+            .map(|i| Reply::Bulk(line[i].clone()))
+            .collect(),
+    ))
+}
+
+fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Integer(
+        ctx.shared.last_save_unix.load(Ordering::Relaxed) as i64,
+    ))
+}
+
+fn mark_saved(ctx: &Ctx) {
+    let now = ctx.unix_ms() / 1000;
+    ctx.shared.last_save_unix.store(now, Ordering::Relaxed);
+}
+
+fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    mark_saved(ctx);
+    Ok(Reply::OK)
+}
+
+fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    match &args[1..] {
+        [] => {}
+        [option] if is(option, "SCHEDULE") => {}
+        _ => return Err(errors::SYNTAX),
+    }
+    mark_saved(ctx);
+    Ok(Reply::simple("Background saving started"))
+}
+
+fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Ok(Reply::Array(vec![
+        Reply::bulk("master"),
+        Reply::Integer(0),
+        Reply::Array(vec![]),
+    ]))
+}
+
+const MEMORY_SUBCOMMANDS: &[(&str, i32)] = &[("usage", -3), ("help", 2)];
+
+const MEMORY_HELP: &[&str] = &[
+    "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "USAGE <key> [SAMPLES <count>]",
+    "    Return memory in bytes used by <key> and its value. Nested values are",
+    "    sampled up to <count> times (default: 5, 0 means sample all).",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// Bytes Redis spends on a key beyond its key and value bytes (dict entry, object headers).
+const KEY_OVERHEAD: usize = 48;
+
+/// `MEMORY USAGE key [SAMPLES n]`: an estimate from the key and value sizes.
+fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if subcommand("memory", MEMORY_SUBCOMMANDS, args)? == "help" {
+        return Ok(help_reply(MEMORY_HELP));
+    }
+    match &args[3..] {
+        [] => {}
+        [option, count] if is(option, "SAMPLES") => {
+            args::int(count)?;
+        }
+        _ => return Err(errors::SYNTAX),
+    }
+    let key = &args[2];
+    let now = ctx.now_ms;
+    let db = ctx.db();
+    let shard = ctx.locks.shard(db, key)?;
+    Ok(shard.get(key, now).map_or(Reply::Nil, |entry| {
+        Reply::Integer((KEY_OVERHEAD + key.len() + entry.value.heap_size()) as i64)
+    }))
 }

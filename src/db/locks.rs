@@ -8,28 +8,37 @@
 //! above every held one is simply locked (still ascending), and one below is only *tried*
 //! (`try_lock`, retried for a bounded time) because blocking there could close a cycle.
 //! Nothing ever awaits while a `KeyLocks` holds a shard.
+//!
+//! A script may hold shards for a long time (up to the script time limit and beyond, until
+//! `SCRIPT KILL`). So an in-order wait is taken in slices: between slices it checks whether a
+//! script has run past its limit, and if so gives up with `BUSY`, so that no worker thread stays
+//! parked behind a runaway script and `SCRIPT KILL` always finds a thread to run on.
 
 use std::time::Duration;
 
 use parking_lot::MutexGuard;
+use smallvec::SmallVec;
 
 use super::{Keyspace, Shard};
-use crate::errors::Error;
+use crate::errors::{self, Error};
 
 /// How long an out-of-order shard is retried before the access fails.
 const OUT_OF_ORDER_PATIENCE: Duration = Duration::from_millis(500);
+/// How long an in-order wait lasts before checking again whether a script is past its limit.
+const BUSY_CHECK_SLICE: Duration = Duration::from_millis(10);
 
 /// Shards currently held by one command or script, sorted by global index.
 pub struct KeyLocks<'k> {
     keyspace: &'k Keyspace,
-    held: Vec<(usize, MutexGuard<'k, Shard>)>,
+    /// Inline for the usual one or two shards: no allocation per command.
+    held: SmallVec<[(usize, MutexGuard<'k, Shard>); 2]>,
 }
 
 impl<'k> KeyLocks<'k> {
     pub fn new(keyspace: &'k Keyspace) -> Self {
         KeyLocks {
             keyspace,
-            held: Vec::new(),
+            held: SmallVec::new(),
         }
     }
 
@@ -44,7 +53,7 @@ impl<'k> KeyLocks<'k> {
         db: usize,
         keys: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), Error> {
-        let mut indexes: Vec<usize> = keys
+        let mut indexes: SmallVec<[usize; 4]> = keys
             .into_iter()
             .map(|key| self.keyspace.shard_index(db, key))
             .collect();
@@ -82,10 +91,14 @@ impl<'k> KeyLocks<'k> {
         if self.held.is_empty() {
             return;
         }
-        let now = self.keyspace.now_ms();
+        // The clock is read only when some waiter has something to be offered.
+        let mut now = None;
         let mut expired = Vec::new();
         for (index, shard) in &mut self.held {
-            shard.serve_ready(now);
+            if shard.has_ready() {
+                let now = *now.get_or_insert_with(|| self.keyspace.now_ms());
+                shard.serve_ready(now);
+            }
             if shard.has_expired_keys() {
                 expired.push((*index, shard.take_expired_keys()));
             }
@@ -110,8 +123,15 @@ impl<'k> KeyLocks<'k> {
         };
         let mutex = self.keyspace.shard_mutex(index);
         let guard = if position == self.held.len() {
-            // Above everything held: ascending order, safe to wait.
-            mutex.lock()
+            // Above everything held: ascending order, safe to wait (in slices, see above).
+            loop {
+                if let Some(guard) = mutex.try_lock_for(BUSY_CHECK_SLICE) {
+                    break guard;
+                }
+                if self.keyspace.script_busy() {
+                    return Err(errors::BUSY);
+                }
+            }
         } else {
             mutex.try_lock_for(OUT_OF_ORDER_PATIENCE).ok_or_else(|| {
                 Error::fixed(

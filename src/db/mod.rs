@@ -3,14 +3,23 @@
 //! A shard is a `parking_lot` mutex over a [`Shard`], not a tokio one, because no `.await`
 //! happens while it is held and the critical sections are tiny. Shards are taken only through a
 //! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
+//!
+//! Values ([`entry`]) are strings or one of the aggregates: [`list`], hashes and sets as a
+//! [`dict`] (an insertion-ordered map with stable scan cursors), and sorted sets ([`zset`],
+//! ordered by a [`ranktree`]).
 
+pub mod dict;
 pub mod entry;
 pub mod expiry;
+pub mod list;
 pub mod lock_meta;
 pub mod locks;
+pub mod ranktree;
 pub mod shard;
+pub mod zset;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -33,6 +42,10 @@ pub struct Keyspace {
     /// Where keys removed by expiry are reported (`expired` keyspace notifications); set once
     /// by the server at start. Unset, expired keys are simply forgotten.
     pub notifier: OnceLock<Arc<crate::notify::Notifier>>,
+    /// Scripts running past the script time limit. While it is above zero, commands (other than
+    /// those allowed while busy) get `BUSY`, and a command waiting for a shard gives up with
+    /// `BUSY` instead of parking its worker thread behind the script (see [`locks`]).
+    scripts_past_limit: AtomicUsize,
 }
 
 /// A cheap-to-clone handle to the keyspace.
@@ -51,6 +64,7 @@ impl Keyspace {
             databases,
             hasher: hashbrown::DefaultHashBuilder::default(),
             clock,
+            scripts_past_limit: AtomicUsize::new(0),
             notifier: OnceLock::new(),
         }
     }
@@ -87,6 +101,20 @@ impl Keyspace {
 
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Whether a script is running past the script time limit (Redis's "busy" state).
+    pub fn script_busy(&self) -> bool {
+        self.scripts_past_limit.load(Ordering::Acquire) > 0
+    }
+
+    /// A script passed the time limit (`true`) or one that had passed it ended (`false`).
+    pub fn note_script_past_limit(&self, past: bool) {
+        if past {
+            self.scripts_past_limit.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.scripts_past_limit.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// The current monotonic time in milliseconds.

@@ -245,6 +245,11 @@ impl Shard {
             .map_or(0, |q| q.iter().filter(|w| !w.is_abandoned()).count())
     }
 
+    /// Whether some key with waiters changed since they were last offered it.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// Offers each changed key to its waiters, in arrival order, until one cannot be served.
     /// Runs under the shard lock, at the end of every command and expiry batch.
     pub fn serve_ready(&mut self, now_ms: u64) {

@@ -84,7 +84,7 @@ impl Parser {
                 let Some(count) = read_header_line(buf, "too big mbulk count string")? else {
                     return Ok(None);
                 };
-                let count = parse_len(&count)
+                let count = count
                     .filter(|&n| n <= MAX_MULTIBULK_LEN)
                     .ok_or_else(|| ProtocolError::new("invalid multibulk length"))?;
                 if !limits.authenticated && count > UNAUTH_MAX_MULTIBULK_LEN {
@@ -125,7 +125,7 @@ impl Parser {
                         let Some(line) = read_header_line(buf, "too big bulk count string")? else {
                             return Ok(None);
                         };
-                        let len = parse_len(&line)
+                        let len = line
                             .filter(|&n| n >= 0 && n <= limits.max_bulk_len)
                             .ok_or_else(|| ProtocolError::new("invalid bulk length"))?;
                         if !limits.authenticated && len > UNAUTH_MAX_BULK_LEN {
@@ -141,8 +141,10 @@ impl Parser {
                     buf.reserve((len + 2 - buf.len()).min(1 << 20));
                     return Ok(None);
                 }
-                args.push(buf.split_to(len).freeze());
-                buf.advance(2);
+                // Copied out rather than split off: a stored value that shared the read buffer
+                // would pin the whole buffer for as long as the key lives.
+                args.push(Bytes::copy_from_slice(&buf[..len]));
+                buf.advance(len + 2);
                 *pending_len = None;
                 *remaining -= 1;
             }
@@ -154,14 +156,18 @@ impl Parser {
     }
 }
 
-/// Reads a `*<n>` or `$<n>` line (without its type byte and CRLF), or `None` if it is not
-/// complete yet. A header line with no CRLF within [`MAX_INLINE_LEN`] is an error.
-fn read_header_line(buf: &mut BytesMut, too_big: &str) -> Result<Option<Bytes>, ProtocolError> {
+/// Reads a `*<n>` or `$<n>` line and returns its number (`Some(None)` when it is not a valid
+/// one), or `None` if the line is not complete yet. A header line with no CRLF within
+/// [`MAX_INLINE_LEN`] is an error.
+fn read_header_line(
+    buf: &mut BytesMut,
+    too_big: &str,
+) -> Result<Option<Option<i64>>, ProtocolError> {
     match memchr(b'\r', buf) {
         Some(cr) if cr + 1 < buf.len() => {
-            let line = buf.split_to(cr).freeze().slice(1..);
-            buf.advance(2);
-            Ok(Some(line))
+            let number = parse_len(&buf[1..cr]);
+            buf.advance(cr + 2);
+            Ok(Some(number))
         }
         Some(_) => Ok(None),
         None if buf.len() > MAX_INLINE_LEN => Err(ProtocolError::new(too_big)),
@@ -193,14 +199,13 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
     if newline > MAX_INLINE_LEN {
         return Err(ProtocolError::new("too big inline request"));
     }
-    let mut line = buf.split_to(newline + 1);
-    line.truncate(newline);
-    if line.last() == Some(&b'\r') {
-        line.truncate(newline - 1);
-    }
-    split_args(&line)
-        .map(|args| Some(args.into_iter().map(Bytes::from).collect()))
-        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+    let line = &buf[..newline];
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let args = split_args(line)
+        .map(|args| args.into_iter().map(Bytes::from).collect())
+        .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+    buf.advance(newline + 1);
+    Ok(Some(args))
 }
 
 /// Splits a line into arguments with Redis's quoting rules (`sdssplitargs`): spaces separate,

@@ -1,0 +1,230 @@
+//! What the list, hash, set and sorted-set commands share: typed access to a key that answers
+//! `WRONGTYPE` for another type and deletes an aggregate its command emptied (none is ever
+//! stored empty), the `*SCAN` options, and the count rules of `SRANDMEMBER`/`HRANDFIELD`.
+
+use bytes::Bytes;
+
+use super::args;
+use crate::db::dict::{Hash, Set};
+use crate::db::list::List;
+use crate::db::zset::ZSet;
+use crate::db::{Shard, Value, NO_DEADLINE};
+use crate::errors::{self, Error};
+use crate::glob;
+use crate::protocol::Reply;
+
+/// One of the aggregate types stored in a [`Value`].
+pub trait Kind: Default {
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    fn wrap(self) -> Value;
+    fn is_empty(&self) -> bool;
+}
+
+macro_rules! kind {
+    ($type:ty, $variant:ident) => {
+        impl Kind for $type {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(inner) => Some(inner.as_ref()),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(inner) => Some(inner.as_mut()),
+                    _ => None,
+                }
+            }
+            fn wrap(self) -> Value {
+                Value::$variant(Box::new(self))
+            }
+            fn is_empty(&self) -> bool {
+                <$type>::is_empty(self)
+            }
+        }
+    };
+}
+
+kind!(List, List);
+kind!(Hash, Hash);
+kind!(Set, Set);
+kind!(ZSet, ZSet);
+
+/// The value of `key` as a `K`: `Ok(None)` when absent, `WRONGTYPE` for another type.
+pub fn read<'s, K: Kind>(
+    shard: &'s mut Shard,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<&'s K>, Error> {
+    match shard.get(key, now_ms) {
+        None => Ok(None),
+        Some(entry) => K::of(&entry.value).map(Some).ok_or(errors::WRONGTYPE),
+    }
+}
+
+/// Runs `change` on the value of `key` as a `K`, creating an empty one first when the key is
+/// absent and `create` is set (`Ok(None)` when absent and not created). Deletes the key if
+/// `change` left it empty: the one place that keeps empty aggregates out of the keyspace.
+pub fn modify<K: Kind, R>(
+    shard: &mut Shard,
+    key: &[u8],
+    now_ms: u64,
+    create: bool,
+    change: impl FnOnce(&mut K) -> R,
+) -> Result<Option<R>, Error> {
+    match shard.get(key, now_ms) {
+        Some(entry) if K::of(&entry.value).is_none() => return Err(errors::WRONGTYPE),
+        Some(_) => {}
+        None if create => {
+            shard.insert(key, K::default().wrap(), NO_DEADLINE, now_ms);
+        }
+        None => return Ok(None),
+    }
+    let Some(value) = shard
+        .get_mut(key, now_ms)
+        .and_then(|e| K::of_mut(&mut e.value))
+    else {
+        return Ok(None);
+    };
+    let result = change(value);
+    if value.is_empty() {
+        shard.remove(key, now_ms);
+    }
+    Ok(Some(result))
+}
+
+/// Checks that `key` is absent or a `K`, without touching it.
+pub fn check_type<K: Kind>(shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<(), Error> {
+    read::<K>(shard, key, now_ms).map(|_| ())
+}
+
+/// Stores `value` under `key` (replacing whatever was there), or deletes the key when `value`
+/// is empty: the `*STORE` commands.
+pub fn store<K: Kind>(shard: &mut Shard, key: &[u8], value: K, now_ms: u64) {
+    if value.is_empty() {
+        shard.remove(key, now_ms);
+    } else {
+        shard.insert(key, value.wrap(), NO_DEADLINE, now_ms);
+    }
+}
+
+/// Collections at most this long are scanned whole in one call, whatever the cursor, and
+/// answer cursor 0, as Redis does for its small encodings. (A scan that finds a collection
+/// shrunk below this mid-way sees members again: a scan promises "at least once".)
+pub const SCAN_WHOLE_BELOW: usize = 128;
+
+/// The arguments of `HSCAN`/`SSCAN`/`ZSCAN` after the key.
+pub struct ScanArgs {
+    pub cursor: u64,
+    pub pattern: Option<Bytes>,
+    pub count: usize,
+}
+
+impl ScanArgs {
+    /// Reads the cursor of `cursor [MATCH pattern] [COUNT count]`: Redis checks it before it
+    /// looks the key up, and the options after (an absent key answers an empty scan whatever
+    /// the options).
+    pub fn cursor(arg: &[u8]) -> Result<u64, Error> {
+        // Redis reads the cursor with `strtoull`, which also takes a negative number, wrapped.
+        std::str::from_utf8(arg)
+            .ok()
+            .and_then(|text| {
+                text.parse::<u64>()
+                    .ok()
+                    .or_else(|| text.parse::<i64>().ok().map(|n| n as u64))
+            })
+            .ok_or(Error::fixed("ERR invalid cursor"))
+    }
+
+    /// Parses `cursor [MATCH pattern] [COUNT count]`.
+    pub fn parse(args: &[Bytes]) -> Result<ScanArgs, Error> {
+        let cursor = Self::cursor(&args[0])?;
+        let mut scan = ScanArgs {
+            cursor,
+            pattern: None,
+            count: 10,
+        };
+        let mut rest = args[1..].iter();
+        while let Some(option) = rest.next() {
+            let value = rest.next().ok_or(errors::SYNTAX)?;
+            if args::is(option, "MATCH") {
+                // `*` matches everything: skip the matching.
+                scan.pattern = (value[..] != *b"*").then(|| value.clone());
+            } else if args::is(option, "COUNT") {
+                scan.count = match args::int(value)? {
+                    n if n < 1 => return Err(errors::SYNTAX),
+                    n => n as usize,
+                };
+            } else {
+                return Err(errors::SYNTAX);
+            }
+        }
+        Ok(scan)
+    }
+
+    pub fn matches(&self, member: &[u8]) -> bool {
+        self.pattern
+            .as_ref()
+            .is_none_or(|pattern| glob::matches(pattern, member))
+    }
+}
+
+/// The reply of a `*SCAN`: the next cursor as a bulk string, then the items.
+pub fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
+    let mut digits = itoa::Buffer::new();
+    Reply::Array(vec![
+        Reply::bulk_copy(digits.format(next).as_bytes()),
+        Reply::Array(items),
+    ])
+}
+
+/// Largest answer of a negative `SRANDMEMBER`/`HRANDFIELD` count (elements may repeat, so the
+/// reply is not bounded by the data): a reply is built whole in memory before it is written.
+const MAX_REPEATED_PICKS: u64 = 1 << 24;
+
+/// The count of `SRANDMEMBER`/`HRANDFIELD`: `(how many, repetition allowed)`.
+pub fn random_count(arg: &[u8]) -> Result<(usize, bool), Error> {
+    let count = args::int(arg)?;
+    if count == i64::MIN {
+        return Err(Error::fixed(
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    if count >= 0 {
+        return Ok((count as usize, false));
+    }
+    let wanted = count.unsigned_abs();
+    if wanted > MAX_REPEATED_PICKS {
+        return Err(Error::fixed("ERR value is out of range"));
+    }
+    Ok((wanted as usize, true))
+}
+
+/// `ERR value is out of range, must be positive` (`LPOP`/`SPOP` counts).
+pub const MUST_BE_POSITIVE: Error = Error::fixed("ERR value is out of range, must be positive");
+
+/// A non-negative count argument, or [`MUST_BE_POSITIVE`].
+pub fn positive_count(arg: &[u8]) -> Result<usize, Error> {
+    match args::parse_i64(arg) {
+        Some(n) if n >= 0 => Ok(n as usize),
+        _ => Err(MUST_BE_POSITIVE),
+    }
+}
+
+/// Bulk replies for a list of byte strings.
+pub fn bulks<'a>(items: impl IntoIterator<Item = &'a Bytes>) -> Vec<Reply> {
+    items.into_iter().map(|b| Reply::Bulk(b.clone())).collect()
+}
+
+/// Redis's inclusive `start`/`stop` indexes (negative ones count from the end) applied to a
+/// length: the half-open range they select, or `None` when it is empty.
+pub fn index_range(start: i64, stop: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let stop = if stop < 0 { len + stop } else { stop };
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((start as usize, stop.min(len - 1) as usize + 1))
+}

@@ -1,0 +1,122 @@
+//! `DEBUG`: the test hooks Redis-style test suites drive — `SLEEP`, `SET-ACTIVE-EXPIRE`,
+//! `OBJECT` — and `HELP`. Other Redis `DEBUG` subcommands (`JMAP`, `RELOAD`, `SEGFAULT`, …) get
+//! the error Redis gives for a subcommand it does not know.
+//!
+//! `DEBUG SLEEP` delays only the calling client (Redis stalls the whole server): its reply
+//! waits on a timer, holding no shard, so other clients keep working.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::args::is;
+use super::flags::*;
+use super::keys::help_reply;
+use super::{CommandSpec, Ctx, Handler, Outcome};
+use crate::errors::{self, Error};
+use crate::protocol::Reply;
+
+pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "debug",
+    arity: -2,
+    flags: ADMIN | NOSCRIPT | LOADING | STALE,
+    keys: (0, 0, 0),
+    categories: &["admin", "slow", "dangerous"],
+    handler: Handler::Blocking(debug),
+}];
+
+const HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "OBJECT <key>",
+    "    Show low level info about the `key` and associated value.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// The longest `DEBUG SLEEP` honoured, so that no argument overflows a timer.
+const MAX_SLEEP_SECS: f64 = 86_400.0 * 365.0;
+
+fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    let sub = &args[1];
+    let reply = match args.len() {
+        2 if is(sub, "HELP") => help_reply(HELP),
+        3 if is(sub, "SLEEP") => return Ok(sleep(&args[2])),
+        3 if is(sub, "SET-ACTIVE-EXPIRE") => {
+            let enabled = leading_int(&args[2]) != 0;
+            ctx.shared.expiry.enabled.store(enabled, Ordering::Relaxed);
+            Reply::OK
+        }
+        3 if is(sub, "OBJECT") => object(ctx, &args[2])?,
+        _ => {
+            return Err(Error::err(format_args!(
+                "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+                errors::printable(sub, 128)
+            )))
+        }
+    };
+    Ok(Outcome::Reply(reply))
+}
+
+/// `DEBUG SLEEP seconds`: reads the number as C's `strtod` would (garbage reads as 0).
+fn sleep(arg: &[u8]) -> Outcome {
+    let seconds = super::args::parse_f64(arg).unwrap_or(0.0);
+    if seconds <= 0.0 {
+        return Outcome::Reply(Reply::OK);
+    }
+    let delay = Duration::from_secs_f64(seconds.min(MAX_SLEEP_SECS));
+    Outcome::Block(Box::pin(async move {
+        tokio::time::sleep(delay).await;
+        Reply::OK
+    }))
+}
+
+/// An argument read as C's `atoi`: optional sign and leading digits, anything else ignored.
+fn leading_int(arg: &[u8]) -> i64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end.min(18)].parse::<i64>().map_or(0, |n| sign * n)
+}
+
+/// `DEBUG OBJECT key`: Redis's one-line description of a value.
+fn object(ctx: &mut Ctx, key: &[u8]) -> Result<Reply, Error> {
+    let now = ctx.now_ms;
+    let lru_clock = (ctx.unix_ms() / 1000) & 0xFF_FFFF;
+    let db = ctx.db();
+    let shard = ctx.locks.shard(db, key)?;
+    let entry = shard.get(key, now).ok_or(errors::NO_SUCH_KEY)?;
+    let line = format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru_clock} lru_seconds_idle:0",
+        entry as *const _,
+        entry.value.encoding(),
+        entry.value.heap_size() + 1,
+    );
+    Ok(Reply::Simple(line.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atoi_like_c() {
+        assert_eq!(leading_int(b"1"), 1);
+        assert_eq!(leading_int(b"0"), 0);
+        assert_eq!(leading_int(b"x"), 0);
+        assert_eq!(leading_int(b"12abc"), 12);
+        assert_eq!(leading_int(b"-3"), -3);
+    }
+}

@@ -1,0 +1,453 @@
+//! Blocking pops: `BLPOP`, `BRPOP`, `BLMOVE`, `BRPOPLPUSH` on lists, `BZPOPMIN`, `BZPOPMAX`
+//! on sorted sets.
+//!
+//! When every key is empty the command queues a `PopWaiter` on each of its keys (the shard's
+//! FIFO waiter queues) and hands the connection a future that waits on a oneshot channel. The
+//! shard offers a changed key to its waiters under its lock, right after the command that
+//! changed it: the first waiter pops an element and sends it; the element never sits unowned
+//! in between, so waiters are served in arrival order. One channel sender, shared by the
+//! waiter's entries on all its keys, makes sure a client is served once. A waiter whose client
+//! left is skipped; an element sent to a client that leaves before taking it goes back to the
+//! list or sorted set it came from (and from there to the next waiter).
+//!
+//! Timeouts are real time (tokio's timer), not the keyspace clock. Inside a script or a
+//! transaction nothing blocks: an empty key answers as an expired timeout would.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::aggregate::modify;
+use super::lists::{move_element, parse_end};
+use super::{Ctx, Outcome};
+use crate::db::list::{End, List};
+use crate::db::zset::ZSet;
+use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
+use crate::errors::Error;
+use crate::protocol::Reply;
+
+/// Where a blocked pop takes from: an end of a list, or the lowest or highest of a sorted set.
+#[derive(Clone, Copy, Debug)]
+enum Source {
+    List(End),
+    ZSet { highest: bool },
+}
+
+/// What a pop took.
+#[derive(Debug, PartialEq)]
+enum Item {
+    Element(Bytes),
+    Scored(Bytes, f64),
+}
+
+impl Source {
+    /// Pops one item from `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
+    fn take(self, shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<Option<Item>, Error> {
+        let popped = match self {
+            Source::List(end) => modify(shard, key, now_ms, false, |list: &mut List| {
+                list.pop(end).map(Item::Element)
+            })?,
+            Source::ZSet { highest } => modify(shard, key, now_ms, false, |zset: &mut ZSet| {
+                let (score, member) = zset
+                    .iter_from(0, highest)
+                    .next()
+                    .map(|(score, member)| (score, member.clone()))?;
+                zset.remove(&member);
+                Some(Item::Scored(member, score))
+            })?,
+        };
+        Ok(popped.flatten())
+    }
+
+    /// Puts an item back where [`Source::take`] found it.
+    fn put_back(self, shard: &mut Shard, key: &[u8], now_ms: u64, item: Item) {
+        let _ = match (self, item) {
+            (Source::List(end), Item::Element(element)) => {
+                modify(shard, key, now_ms, true, |list: &mut List| {
+                    list.push(end, element)
+                })
+            }
+            (Source::ZSet { .. }, Item::Scored(member, score)) => {
+                modify(shard, key, now_ms, true, |zset: &mut ZSet| {
+                    zset.insert(member, score);
+                })
+            }
+            _ => Ok(None),
+        };
+    }
+}
+
+/// What a served waiter receives: the key it was served from and the item.
+type Delivery = (Bytes, Item);
+/// The sender half, shared by a waiter's entries on all its keys; `None` once used.
+type Slot = Arc<Mutex<Option<oneshot::Sender<Delivery>>>>;
+
+/// A blocked pop queued on one key.
+struct PopWaiter {
+    slot: Slot,
+    source: Source,
+}
+
+impl KeyWaiter for PopWaiter {
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+        let mut slot = self.slot.lock();
+        match slot.as_ref() {
+            None => return true,
+            Some(sender) if sender.is_closed() => {
+                *slot = None;
+                return true;
+            }
+            Some(_) => {}
+        }
+        // A key of another type leaves the waiter blocked, as in Redis.
+        let Ok(Some(item)) = self.source.take(shard, key, now_ms) else {
+            return false;
+        };
+        let Some(sender) = slot.take() else {
+            return true;
+        };
+        if let Err((_, item)) = sender.send((key.clone(), item)) {
+            // The client left between the check and the send: the item goes back, to be
+            // offered to the next waiter in the queue.
+            self.source.put_back(shard, key, now_ms, item);
+        }
+        true
+    }
+
+    fn is_abandoned(&self) -> bool {
+        self.slot.lock().as_ref().is_none_or(|s| s.is_closed())
+    }
+}
+
+/// The receiving end of a blocked pop. If it is dropped while an element is in flight (the
+/// client disconnected just as it was served), the element is pushed back where it came from.
+struct Pending {
+    receiver: Option<oneshot::Receiver<Delivery>>,
+    keyspace: Arc<Keyspace>,
+    db: usize,
+    source: Source,
+}
+
+impl Pending {
+    /// Waits for an element, for `timeout` (`None`: forever).
+    async fn wait(&mut self, timeout: Option<Duration>) -> Option<Delivery> {
+        let receiver = self.receiver.as_mut()?;
+        let delivered = match timeout {
+            None => receiver.await.ok(),
+            Some(limit) => match tokio::time::timeout(limit, &mut *receiver).await {
+                Ok(result) => result.ok(),
+                Err(_) => {
+                    // Closing first means nothing can be sent after the check below.
+                    receiver.close();
+                    receiver.try_recv().ok()
+                }
+            },
+        };
+        self.receiver = None;
+        delivered
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let Some(mut receiver) = self.receiver.take() else {
+            return;
+        };
+        receiver.close();
+        if let Ok((key, item)) = receiver.try_recv() {
+            push_back(&self.keyspace, self.db, &key, self.source, item);
+        }
+    }
+}
+
+/// Returns an item to where it was popped from. Runs outside any command, so it takes the
+/// shard itself; releasing it offers the item to the key's next waiter.
+fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, source: Source, item: Item) {
+    let mut locks = KeyLocks::new(keyspace);
+    let now = keyspace.now_ms();
+    if let Ok(shard) = locks.shard(db, key) {
+        source.put_back(shard, key, now, item);
+    }
+}
+
+/// A blocking timeout in seconds (decimals allowed, `0` = forever), with Redis's errors.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Error> {
+    let seconds = super::args::parse_f64(arg)
+        .ok_or(Error::fixed("ERR timeout is not a float or out of range"))?;
+    let ms = seconds * 1000.0;
+    // Redis converts to a signed 64-bit count of milliseconds: beyond it reads as negative.
+    if !(0.0..9.2e18).contains(&ms) {
+        return Err(Error::fixed("ERR timeout is negative"));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_millis(ms.ceil() as u64)))
+}
+
+/// Queues a pop waiter on each of `keys` and returns the receiving end.
+fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Error> {
+    let (sender, receiver) = oneshot::channel();
+    let slot: Slot = Arc::new(Mutex::new(Some(sender)));
+    for key in keys {
+        let waiter = PopWaiter {
+            slot: slot.clone(),
+            source,
+        };
+        ctx.shard(key)?.add_waiter(key, Box::new(waiter));
+    }
+    Ok(Pending {
+        receiver: Some(receiver),
+        keyspace: ctx.shared.keyspace.clone(),
+        db: ctx.db(),
+        source,
+    })
+}
+
+/// `BLPOP`, `BRPOP`, `BZPOPMIN`, `BZPOPMAX` `key [key …] timeout`: from the first key that
+/// has an item, at once or after blocking; the null array on timeout.
+fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome, Error> {
+    let (keys, timeout) = args[1..].split_at(args.len() - 2);
+    let timeout = parse_timeout(&timeout[0])?;
+    let now = ctx.now_ms;
+    for key in keys {
+        if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
+            return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
+        }
+    }
+    if !ctx.may_block() {
+        return Ok(Outcome::Reply(Reply::NilArray));
+    }
+    let mut pending = register(ctx, keys, source)?;
+    Ok(Outcome::Block(Box::pin(async move {
+        match pending.wait(timeout).await {
+            Some((key, item)) => popped_reply(key, item),
+            None => Reply::NilArray,
+        }
+    })))
+}
+
+/// `[key, element]`, or `[key, member, score]` for a sorted set.
+fn popped_reply(key: Bytes, item: Item) -> Reply {
+    Reply::Array(match item {
+        Item::Element(element) => vec![Reply::Bulk(key), Reply::Bulk(element)],
+        Item::Scored(member, score) => {
+            vec![Reply::Bulk(key), Reply::Bulk(member), Reply::Double(score)]
+        }
+    })
+}
+
+pub fn blpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::List(End::Left))
+}
+
+pub fn brpop(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::List(End::Right))
+}
+
+pub fn bzpopmin(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::ZSet { highest: false })
+}
+
+pub fn bzpopmax(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    blocking_pop(ctx, args, Source::ZSet { highest: true })
+}
+
+/// `BLMOVE`/`BRPOPLPUSH`: `LMOVE` at once when the source has an element; otherwise waits for
+/// one, then pushes it to the destination (back to the source, with `WRONGTYPE`, if the
+/// destination has meanwhile become another type).
+fn blocking_move(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    from: End,
+    to: End,
+    timeout: Option<Duration>,
+) -> Result<Outcome, Error> {
+    let (source, destination) = (args[1].clone(), args[2].clone());
+    if let Some(item) = move_element(ctx, &source, &destination, from, to)? {
+        return Ok(Outcome::Reply(Reply::Bulk(item)));
+    }
+    if !ctx.may_block() {
+        return Ok(Outcome::Reply(Reply::NilArray));
+    }
+    let mut pending = register(ctx, std::slice::from_ref(&source), Source::List(from))?;
+    let (keyspace, db) = (ctx.shared.keyspace.clone(), ctx.db());
+    Ok(Outcome::Block(Box::pin(async move {
+        let Some((_, Item::Element(item))) = pending.wait(timeout).await else {
+            return Reply::NilArray;
+        };
+        finish_move(&keyspace, db, &source, &destination, from, to, item)
+    })))
+}
+
+/// Pushes a blocked `BLMOVE`'s element to its destination.
+fn finish_move(
+    keyspace: &Keyspace,
+    db: usize,
+    source: &Bytes,
+    destination: &Bytes,
+    from: End,
+    to: End,
+    item: Bytes,
+) -> Reply {
+    let mut locks = KeyLocks::new(keyspace);
+    let now = keyspace.now_ms();
+    let keys = [&source[..], &destination[..]];
+    if let Err(error) = locks.lock_keys(db, keys) {
+        return error.into();
+    }
+    let pushed = locks.shard(db, destination).and_then(|shard| {
+        modify(shard, destination, now, true, |list: &mut List| {
+            list.push(to, item.clone())
+        })
+    });
+    match pushed {
+        Ok(_) => Reply::Bulk(item),
+        Err(error) => {
+            if let Ok(shard) = locks.shard(db, source) {
+                let _ = modify(shard, source, now, true, |list: &mut List| {
+                    list.push(from, item)
+                });
+            }
+            error.into()
+        }
+    }
+}
+
+pub fn blmove(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    let (from, to) = (parse_end(&args[3])?, parse_end(&args[4])?);
+    let timeout = parse_timeout(&args[5])?;
+    blocking_move(ctx, args, from, to, timeout)
+}
+
+pub fn brpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+    let timeout = parse_timeout(&args[3])?;
+    blocking_move(ctx, args, End::Right, End::Left, timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn list_items(keyspace: &Keyspace, key: &[u8]) -> Vec<Bytes> {
+        let mut locks = KeyLocks::new(keyspace);
+        let now = keyspace.now_ms();
+        let shard = locks.shard(0, key).unwrap();
+        super::super::aggregate::read::<List>(shard, key, now)
+            .unwrap()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn an_element_in_flight_to_a_departed_client_goes_back() {
+        let keyspace = Arc::new(Keyspace::new(1, 2, ManualClock::new()));
+        let key = Bytes::from("q");
+        let source = Source::List(End::Left);
+        push_back(
+            &keyspace,
+            0,
+            &key,
+            Source::List(End::Right),
+            Item::Element(Bytes::from("b")),
+        );
+        let (sender, receiver) = oneshot::channel();
+        let pending = Pending {
+            receiver: Some(receiver),
+            keyspace: keyspace.clone(),
+            db: 0,
+            source,
+        };
+        sender
+            .send((key.clone(), Item::Element(Bytes::from("a"))))
+            .unwrap();
+        // The connection drops the blocked reply without polling it: the client left.
+        drop(pending);
+        assert_eq!(
+            list_items(&keyspace, b"q"),
+            vec![Bytes::from("a"), Bytes::from("b")]
+        );
+    }
+
+    #[test]
+    fn a_waiter_whose_client_left_is_skipped() {
+        let keyspace = Keyspace::new(1, 1, ManualClock::new());
+        let (gone_sender, gone_receiver) = oneshot::channel();
+        let (sender, mut receiver) = oneshot::channel();
+        drop(gone_receiver);
+        let mut locks = KeyLocks::new(&keyspace);
+        let shard = locks.shard(0, b"q").unwrap();
+        for sender in [gone_sender, sender] {
+            let waiter = PopWaiter {
+                slot: Arc::new(Mutex::new(Some(sender))),
+                source: Source::List(End::Left),
+            };
+            shard.add_waiter(b"q", Box::new(waiter));
+        }
+        modify(shard, b"q", 0, true, |list: &mut List| {
+            list.push(End::Right, Bytes::from("x"))
+        })
+        .unwrap();
+        drop(locks);
+        assert_eq!(
+            receiver.try_recv().unwrap(),
+            (Bytes::from("q"), Item::Element(Bytes::from("x")))
+        );
+        assert!(list_items(&keyspace, b"q").is_empty());
+    }
+
+    #[test]
+    fn timeouts_parse_like_redis() {
+        assert_eq!(parse_timeout(b"0").unwrap(), None);
+        assert_eq!(
+            parse_timeout(b"1.5").unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_timeout(b"0.0001").unwrap(),
+            Some(Duration::from_millis(1))
+        );
+        for (arg, error) in [
+            (&b"-1"[..], "ERR timeout is negative"),
+            (b"inf", "ERR timeout is negative"),
+            (b"1e20", "ERR timeout is negative"),
+            (b"x", "ERR timeout is not a float or out of range"),
+            (b"nan", "ERR timeout is not a float or out of range"),
+        ] {
+            assert_eq!(parse_timeout(arg).unwrap_err().0, error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod zset_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn a_scored_member_in_flight_to_a_departed_client_goes_back() {
+        let keyspace = Arc::new(Keyspace::new(1, 1, ManualClock::new()));
+        let key = Bytes::from("z");
+        let (sender, receiver) = oneshot::channel();
+        let pending = Pending {
+            receiver: Some(receiver),
+            keyspace: keyspace.clone(),
+            db: 0,
+            source: Source::ZSet { highest: false },
+        };
+        sender
+            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5)))
+            .unwrap();
+        drop(pending);
+        let mut locks = KeyLocks::new(&keyspace);
+        let shard = locks.shard(0, b"z").unwrap();
+        let zset = super::super::aggregate::read::<ZSet>(shard, b"z", 0)
+            .unwrap()
+            .unwrap();
+        assert_eq!(zset.score(b"m"), Some(2.5));
+    }
+}

@@ -1,0 +1,451 @@
+//! Set commands. Test suites of lock libraries put sets under lock keys to provoke
+//! `WRONGTYPE` (node `redlock`); the rest of the family is here for general clients.
+//!
+//! Order of members in replies: a small set of integers comes back in numeric order (Redis
+//! keeps such sets as a sorted "intset"); any other set in insertion order (Redis's order for
+//! those is arbitrary).
+
+use bytes::Bytes;
+
+use super::aggregate::{self, modify, read, scan_reply, store, ScanArgs, SCAN_WHOLE_BELOW};
+use super::args;
+use super::flags::*;
+use super::{CommandSpec, Ctx, Handler};
+use crate::db::dict::Set;
+use crate::errors::{self, CommandResult, Error};
+use crate::protocol::Reply;
+
+const WRITE_FAST: &[&str] = &["write", "set", "fast"];
+const WRITE_SLOW: &[&str] = &["write", "set", "slow"];
+const READ_FAST: &[&str] = &["read", "set", "fast"];
+const READ_SLOW: &[&str] = &["read", "set", "slow"];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    spec(
+        "sadd",
+        -3,
+        WRITE | DENYOOM | FAST,
+        (1, 1, 1),
+        WRITE_FAST,
+        sadd,
+    ),
+    spec("srem", -3, WRITE | FAST, (1, 1, 1), WRITE_FAST, srem),
+    spec("smembers", 2, READONLY, (1, 1, 1), READ_SLOW, smembers),
+    spec(
+        "sismember",
+        3,
+        READONLY | FAST,
+        (1, 1, 1),
+        READ_FAST,
+        sismember,
+    ),
+    spec(
+        "smismember",
+        -3,
+        READONLY | FAST,
+        (1, 1, 1),
+        READ_FAST,
+        smismember,
+    ),
+    spec("scard", 2, READONLY | FAST, (1, 1, 1), READ_FAST, scard),
+    spec("spop", -2, WRITE | FAST, (1, 1, 1), WRITE_FAST, spop),
+    spec(
+        "srandmember",
+        -2,
+        READONLY,
+        (1, 1, 1),
+        READ_SLOW,
+        srandmember,
+    ),
+    spec("smove", 4, WRITE | FAST, (1, 2, 1), WRITE_FAST, smove),
+    spec("sinter", -2, READONLY, (1, -1, 1), READ_SLOW, sinter),
+    spec("sunion", -2, READONLY, (1, -1, 1), READ_SLOW, sunion),
+    spec("sdiff", -2, READONLY, (1, -1, 1), READ_SLOW, sdiff),
+    spec(
+        "sinterstore",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 1),
+        WRITE_SLOW,
+        sinterstore,
+    ),
+    spec(
+        "sunionstore",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 1),
+        WRITE_SLOW,
+        sunionstore,
+    ),
+    spec(
+        "sdiffstore",
+        -3,
+        WRITE | DENYOOM,
+        (1, -1, 1),
+        WRITE_SLOW,
+        sdiffstore,
+    ),
+    // Keys follow `numkeys`: the handler locks them itself.
+    spec("sintercard", -3, READONLY, (0, 0, 0), READ_SLOW, sintercard),
+    spec("sscan", -3, READONLY, (1, 1, 1), READ_SLOW, sscan),
+];
+
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    categories: &'static [&'static str],
+    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        categories,
+        handler: Handler::Sync(handler),
+    }
+}
+
+/// Sets of at most this many integers are kept sorted by Redis (`set-max-intset-entries`).
+const INTSET_ENTRIES: usize = 512;
+
+/// Puts `members` in the order Redis would reply with: numeric when they are few integers.
+fn redis_order(members: &mut [Bytes]) {
+    if members.len() > INTSET_ENTRIES {
+        return;
+    }
+    let numbers: Option<Vec<i64>> = members.iter().map(|m| args::parse_i64(m)).collect();
+    if let Some(numbers) = numbers {
+        let mut pairs: Vec<(i64, Bytes)> =
+            numbers.into_iter().zip(members.iter().cloned()).collect();
+        pairs.sort_unstable_by_key(|(n, _)| *n);
+        for (slot, (_, member)) in members.iter_mut().zip(pairs) {
+            *slot = member;
+        }
+    }
+}
+
+/// A set's members in reply order.
+fn ordered_members(set: &Set) -> Vec<Bytes> {
+    let mut members: Vec<Bytes> = set.keys().cloned().collect();
+    redis_order(&mut members);
+    members
+}
+
+fn bulk_set(members: Vec<Bytes>) -> Reply {
+    Reply::Set(members.into_iter().map(Reply::Bulk).collect())
+}
+
+fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let added = modify(
+        ctx.shard(&args[1])?,
+        &args[1],
+        now,
+        true,
+        |set: &mut Set| {
+            args[2..]
+                .iter()
+                .filter(|m| set.insert((*m).clone(), ()).is_none())
+                .count()
+        },
+    )?;
+    Ok(Reply::Integer(added.unwrap_or(0) as i64))
+}
+
+fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let removed = modify(
+        ctx.shard(&args[1])?,
+        &args[1],
+        now,
+        false,
+        |set: &mut Set| args[2..].iter().filter(|m| set.remove(m).is_some()).count(),
+    )?;
+    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+}
+
+fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
+    Ok(bulk_set(set.map_or_else(Vec::new, ordered_members)))
+}
+
+fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
+    Ok(Reply::Integer(
+        set.is_some_and(|s| s.contains(&args[2])) as i64
+    ))
+}
+
+fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
+    let found = args[2..]
+        .iter()
+        .map(|m| Reply::Integer(set.is_some_and(|s| s.contains(m)) as i64))
+        .collect();
+    Ok(Reply::Array(found))
+}
+
+fn scard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let now = ctx.now_ms;
+    let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
+    Ok(Reply::Integer(set.map_or(0, Set::len) as i64))
+}
+
+/// `SPOP key [count]`.
+fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let count = match args.len() {
+        2 => None,
+        3 => Some(aggregate::positive_count(&args[2])?),
+        _ => return Err(errors::SYNTAX),
+    };
+    let now = ctx.now_ms;
+    let popped = modify(
+        ctx.shard(&args[1])?,
+        &args[1],
+        now,
+        false,
+        |set: &mut Set| {
+            let mut picked: Vec<Bytes> = match count {
+                Some(n) if n >= set.len() => ordered_members(set),
+                _ => set
+                    .random_distinct(count.unwrap_or(1))
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+            };
+            for member in &picked {
+                set.remove(member);
+            }
+            if count.is_some() {
+                redis_order(&mut picked);
+            }
+            picked
+        },
+    )?;
+    Ok(match (popped, count) {
+        (None, None) => Reply::Nil,
+        (None, Some(_)) => Reply::Set(Vec::new()),
+        (Some(mut members), None) => Reply::bulk_or_nil(members.pop()),
+        (Some(members), Some(_)) => bulk_set(members),
+    })
+}
+
+/// `SRANDMEMBER key [count]`: a negative count may repeat members.
+fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let count = match args.len() {
+        2 => None,
+        3 => Some(aggregate::random_count(&args[2])?),
+        _ => return Err(errors::SYNTAX),
+    };
+    let now = ctx.now_ms;
+    let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
+    let Some((count, repeat)) = count else {
+        let member = set.and_then(|s| s.random()).map(|(m, _)| m.clone());
+        return Ok(Reply::bulk_or_nil(member));
+    };
+    let Some(set) = set else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let members: Vec<Bytes> = if repeat {
+        (0..count)
+            .filter_map(|_| set.random().map(|(m, _)| m.clone()))
+            .collect()
+    } else if count >= set.len() {
+        ordered_members(set)
+    } else {
+        set.random_distinct(count).into_iter().cloned().collect()
+    };
+    Ok(Reply::Array(members.into_iter().map(Reply::Bulk).collect()))
+}
+
+fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let (source, destination, member) = (&args[1], &args[2], &args[3]);
+    let now = ctx.now_ms;
+    let Some(source_set) = read::<Set>(ctx.shard(source)?, source, now)? else {
+        return Ok(Reply::Integer(0));
+    };
+    let present = source_set.contains(member);
+    aggregate::check_type::<Set>(ctx.shard(destination)?, destination, now)?;
+    if !present || source == destination {
+        return Ok(Reply::Integer(present as i64));
+    }
+    modify(ctx.shard(source)?, source, now, false, |set: &mut Set| {
+        set.remove(member)
+    })?;
+    modify(
+        ctx.shard(destination)?,
+        destination,
+        now,
+        true,
+        |set: &mut Set| set.insert(member.clone(), ()),
+    )?;
+    Ok(Reply::Integer(1))
+}
+
+/// The intersection of the sets at `keys`, stopping at `limit` members (0: no limit).
+fn intersection(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Bytes>, Error> {
+    let now = ctx.now_ms;
+    let mut sizes = Vec::with_capacity(keys.len());
+    for key in keys {
+        match read::<Set>(ctx.shard(key)?, key, now)? {
+            Some(set) => sizes.push(set.len()),
+            None => sizes.push(0),
+        }
+    }
+    if sizes.contains(&0) {
+        return Ok(Vec::new());
+    }
+    // Walk the smallest set, probing the others.
+    let smallest = (0..keys.len()).min_by_key(|&i| sizes[i]).unwrap_or(0);
+    let mut candidates = match read::<Set>(ctx.shard(&keys[smallest])?, &keys[smallest], now)? {
+        Some(set) => ordered_members(set),
+        None => Vec::new(),
+    };
+    for (i, key) in keys.iter().enumerate() {
+        if i == smallest {
+            continue;
+        }
+        if let Some(set) = read::<Set>(ctx.shard(key)?, key, now)? {
+            candidates.retain(|m| set.contains(m));
+        }
+    }
+    if limit > 0 {
+        candidates.truncate(limit);
+    }
+    Ok(candidates)
+}
+
+/// The union of the sets at `keys`.
+fn union(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
+    let now = ctx.now_ms;
+    for key in keys {
+        aggregate::check_type::<Set>(ctx.shard(key)?, key, now)?;
+    }
+    let mut result = Set::default();
+    for key in keys {
+        if let Some(set) = read::<Set>(ctx.shard(key)?, key, now)? {
+            for member in set.keys() {
+                result.insert(member.clone(), ());
+            }
+        }
+    }
+    let mut members: Vec<Bytes> = result.keys().cloned().collect();
+    redis_order(&mut members);
+    Ok(members)
+}
+
+/// The members of the first set that are in none of the others.
+fn difference(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
+    let now = ctx.now_ms;
+    for key in keys {
+        aggregate::check_type::<Set>(ctx.shard(key)?, key, now)?;
+    }
+    let mut members = match read::<Set>(ctx.shard(&keys[0])?, &keys[0], now)? {
+        Some(set) => ordered_members(set),
+        None => return Ok(Vec::new()),
+    };
+    for key in &keys[1..] {
+        if let Some(set) = read::<Set>(ctx.shard(key)?, key, now)? {
+            members.retain(|m| !set.contains(m));
+        }
+    }
+    Ok(members)
+}
+
+fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    Ok(bulk_set(intersection(ctx, &args[1..], 0)?))
+}
+
+fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    Ok(bulk_set(union(ctx, &args[1..])?))
+}
+
+fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    Ok(bulk_set(difference(ctx, &args[1..])?))
+}
+
+/// Stores `members` as the set at `destination` (deleting it when empty); their count.
+fn store_members(ctx: &mut Ctx, destination: &[u8], members: Vec<Bytes>) -> CommandResult {
+    let count = members.len();
+    let mut set = Set::default();
+    for member in members {
+        set.insert(member, ());
+    }
+    let now = ctx.now_ms;
+    store(ctx.shard(destination)?, destination, set, now);
+    Ok(Reply::Integer(count as i64))
+}
+
+fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let members = intersection(ctx, &args[2..], 0)?;
+    store_members(ctx, &args[1], members)
+}
+
+fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let members = union(ctx, &args[2..])?;
+    store_members(ctx, &args[1], members)
+}
+
+fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let members = difference(ctx, &args[2..])?;
+    store_members(ctx, &args[1], members)
+}
+
+/// `SINTERCARD numkeys key [key …] [LIMIT limit]`.
+fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let numkeys = match args::parse_i64(&args[1]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return Err(Error::fixed("ERR numkeys should be greater than 0")),
+    };
+    if numkeys > args.len() - 2 {
+        return Err(Error::fixed(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    let keys = &args[2..2 + numkeys];
+    let mut limit = 0;
+    let mut rest = args[2 + numkeys..].iter();
+    while let Some(option) = rest.next() {
+        match rest.next() {
+            Some(value) if args::is(option, "LIMIT") => {
+                limit = match args::parse_i64(value) {
+                    Some(n) if n >= 0 => n as usize,
+                    _ => return Err(Error::fixed("ERR LIMIT can't be negative")),
+                };
+            }
+            _ => return Err(errors::SYNTAX),
+        }
+    }
+    let db = ctx.db();
+    ctx.locks.lock_keys(db, keys.iter().map(|k| &k[..]))?;
+    Ok(Reply::Integer(intersection(ctx, keys, limit)?.len() as i64))
+}
+
+fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    ScanArgs::cursor(&args[2])?;
+    let now = ctx.now_ms;
+    let Some(set) = read::<Set>(ctx.shard(&args[1])?, &args[1], now)? else {
+        return Ok(scan_reply(0, Vec::new()));
+    };
+    let scan = ScanArgs::parse(&args[2..])?;
+    let whole = set.len() <= SCAN_WHOLE_BELOW
+        || (set.len() <= INTSET_ENTRIES && set.keys().all(|m| args::parse_i64(m).is_some()));
+    let (next, members) = if whole {
+        (0, ordered_members(set))
+    } else {
+        let (next, page) = set.scan(scan.cursor, scan.count);
+        (next, page.into_iter().map(|(m, _)| m.clone()).collect())
+    };
+    let items = members
+        .into_iter()
+        .filter(|m| scan.matches(m))
+        .map(Reply::Bulk)
+        .collect();
+    Ok(scan_reply(next, items))
+}

@@ -1,0 +1,119 @@
+//! `redis.call` and `redis.pcall`: how a script runs a command, for both engines (Lua and the
+//! native fast paths), with Redis's checks and error texts, and how a script's error becomes
+//! the error reply its client sees.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use super::RunningScript;
+use crate::command::{self, flags, Ctx};
+use crate::errors::Error;
+use crate::protocol::Reply;
+
+/// A script's access to the command table: the command's `Ctx` (its `KeyLocks` hold the
+/// script's shards) plus what the script was called with.
+pub struct ScriptCall<'s, 'c, 'k> {
+    pub ctx: &'s mut Ctx<'c, 'k>,
+    /// Called by `EVAL_RO`/`EVALSHA_RO`: write commands are refused.
+    pub read_only: bool,
+    /// Where a write is recorded, so that `SCRIPT KILL` refuses to stop a script that wrote.
+    running: Option<&'s RunningScript>,
+}
+
+impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
+    pub fn new(
+        ctx: &'s mut Ctx<'c, 'k>,
+        read_only: bool,
+        running: Option<&'s RunningScript>,
+    ) -> Self {
+        ScriptCall {
+            ctx,
+            read_only,
+            running,
+        }
+    }
+
+    /// Runs one command (`args[0]` is its name, any case) as `redis.call` does. A failure is
+    /// returned as an error reply with Redis's text; `redis.call` raises it, `redis.pcall`
+    /// returns it.
+    pub fn call(&mut self, args: &[Bytes]) -> Reply {
+        let Some(name) = args.first() else {
+            return Reply::error(
+                "ERR Please specify at least one argument for this redis lib call",
+            );
+        };
+        let Some(spec) = command::lookup(name) else {
+            return Reply::error("ERR Unknown Redis command called from script");
+        };
+        if !spec.arity_ok(args.len()) {
+            return Reply::error("ERR Wrong number of args calling Redis command from script");
+        }
+        if spec.has(flags::NOSCRIPT) {
+            return Reply::error("ERR This Redis command is not allowed from script");
+        }
+        if spec.has(flags::WRITE) {
+            if self.read_only {
+                return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+            }
+            if let Some(running) = self.running {
+                running.wrote.store(true, Ordering::Release);
+            }
+        }
+        command::execute_spec(self.ctx, spec, args)
+    }
+}
+
+/// The error a script's client gets when the script fails: the error text, then where it
+/// happened, as Redis 7 words it (`ERR user_script:1: boom script: <sha>, on
+/// @user_script:1.`).
+pub fn script_error(text: &str, sha_hex: &str, line: Option<usize>) -> Error {
+    let text = one_line(text);
+    match line {
+        Some(line) => Error(format!("{text} script: {sha_hex}, on @user_script:{line}.").into()),
+        None => Error(text.into()),
+    }
+}
+
+/// The text of an error table built from an error line (`redis.error_reply`, a command's error
+/// seen by `redis.pcall`), normalised as Redis does: a leading `-` is dropped, a line without
+/// an error code (no space) gets `ERR `, trailing CR/LF are trimmed.
+pub fn error_table_text(line: &str) -> String {
+    let body = line.strip_prefix('-').unwrap_or(line);
+    let text = match body.split_once(' ') {
+        Some((code, message)) if line.starts_with('-') => format!("{code} {message}"),
+        _ if line.starts_with('-') => format!("ERR {body}"),
+        _ => format!("ERR {line}"),
+    };
+    text.trim_end_matches(['\r', '\n']).to_string()
+}
+
+/// An error or status line with CR and LF replaced by spaces: a reply line cannot hold them.
+pub fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_tables_normalised_like_redis() {
+        assert_eq!(error_table_text("-oops"), "ERR oops");
+        assert_eq!(error_table_text("-MY oops"), "MY oops");
+        assert_eq!(error_table_text("-"), "ERR ");
+        assert_eq!(error_table_text("--X y"), "-X y");
+        assert_eq!(error_table_text("oops"), "ERR oops");
+        assert_eq!(
+            error_table_text("-WRONGTYPE Operation against a key\r\n"),
+            "WRONGTYPE Operation against a key"
+        );
+    }
+
+    #[test]
+    fn script_errors_name_the_script_and_line() {
+        let error = script_error("ERR boom", "abc", Some(3));
+        assert_eq!(error.0, "ERR boom script: abc, on @user_script:3.");
+        assert_eq!(script_error("-x\ny", "abc", None).0, "-x y");
+    }
+}

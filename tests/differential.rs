@@ -1,0 +1,612 @@
+//! Differential test: the same command scripts against a real `redis-server` and latchkey,
+//! replies compared byte for byte, in RESP2 and in RESP3 (after `HELLO 3`).
+//!
+//! Runs when `redis-server` is on `PATH`; otherwise prints a skip message and passes.
+//!
+//! **Adding commands:** append a script to [`SCRIPTS`]: a name and command lines, written as
+//! `redis-cli` would take them (Redis's quoting: `"a b"`, `""`, `"\x00"`). Each script starts
+//! on a fresh connection after `FLUSHALL` on both servers. Prefix a line with `unordered: ` when
+//! its reply is an array whose order Redis does not define (`KEYS`, `SMEMBERS`): its elements
+//! are then compared as a multiset. Keep replies deterministic: no wall-clock values, TTLs only
+//! in whole seconds right after they are set. Commands Redis 7.0 lacks (`DELIFEQ`, `DELEX`,
+//! `SET … IFEQ`) cannot be compared here; their own tests cover them.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use latchkey::protocol::parser::split_args;
+use latchkey::{Config, Server};
+
+const SCRIPTS: &[(&str, &[&str])] = &[
+    (
+        "set and get",
+        &[
+            "SET k v",
+            "GET k",
+            "GET nokey",
+            "SET k v2 NX",
+            "SET other v XX",
+            "SET k v3 XX",
+            "SET k v4 XX GET",
+            "SET fresh v NX GET",
+            "SET k v NX XX",
+            "SET k v EX 10 PX 10",
+            "SET k v KEEPTTL EX 10",
+            "SET k v EX 0",
+            "SET k v EX -1",
+            "SET k v PX abc",
+            "SET k v EX 9223372036854775807",
+            "SET k v PX 9223372036854775807",
+            "SET k v FOO",
+            "SET k v EX",
+            "set k v ex 100 get",
+            "TTL k",
+            "SET k v KEEPTTL",
+            "TTL k",
+            "SET k v",
+            "TTL k",
+            "SET k \"\"",
+            "GET k",
+            "SET \"\" empty-key",
+            "GET \"\"",
+            "SET bin \"a\\x00b\\r\\n\"",
+            "GET bin",
+            "STRLEN bin",
+            "STRLEN nokey",
+            "SET",
+            "GET a b",
+            "SET k v EXAT 1",
+            "GET k",
+            "SET k v PXAT 1",
+            "EXISTS k",
+            "SET k v PXAT 0",
+            "SET k v GET PXAT 99999999999999",
+            "GETEX k PXAT 1",
+            "EXISTS k",
+            "SET k v nx px 1000 get",
+            "set K V xx get",
+            "GET K",
+        ],
+    ),
+    (
+        "string family",
+        &[
+            "SETNX k v",
+            "SETNX k w",
+            "GET k",
+            "SETEX k 100 v",
+            "TTL k",
+            "SETEX k 0 v",
+            "SETEX k -5 v",
+            "SETEX k abc v",
+            "PSETEX k 100000 v",
+            "TTL k",
+            "PSETEX k 0 v",
+            "GETDEL k",
+            "GETDEL k",
+            "SET k v EX 100",
+            "GETEX k PERSIST",
+            "TTL k",
+            "GETEX k EX 50",
+            "TTL k",
+            "GETEX k EX 10 PX 10",
+            "GETEX k PERSIST EX 1",
+            "GETEX k EX 0",
+            "GETEX nokey EX 10",
+            "GETEX k FOO",
+            "MSET a 1 b 2 c 3",
+            "MGET a b nokey c",
+            "MSET a",
+            "MSET a 1 b",
+            "MSETNX a 1 z 2",
+            "MSETNX y 1 z 2",
+            "MGET y z",
+        ],
+    ),
+    (
+        "getrange",
+        &[
+            "SET s \"Hello World\"",
+            "GETRANGE s 0 4",
+            "GETRANGE s 0 -1",
+            "GETRANGE s -5 -1",
+            "GETRANGE s -100 4",
+            "GETRANGE s 0 100",
+            "GETRANGE s 5 3",
+            "GETRANGE s -1 -5",
+            "GETRANGE s 11 20",
+            "GETRANGE s 10 10",
+            "GETRANGE s -1 -1",
+            "GETRANGE s a 1",
+            "GETRANGE nokey 0 -1",
+            "SET e \"\"",
+            "GETRANGE e 0 -1",
+            "GETRANGE e 0 0",
+        ],
+    ),
+    (
+        "counters",
+        &[
+            "INCR n",
+            "INCR n",
+            "DECR n",
+            "INCRBY n 10",
+            "DECRBY n 3",
+            "INCRBY n abc",
+            "INCRBY n 9223372036854775808",
+            "SET n 9223372036854775807",
+            "INCR n",
+            "GET n",
+            "SET n -9223372036854775808",
+            "DECR n",
+            "DECRBY n 1",
+            "SET n 0",
+            "DECRBY n -9223372036854775808",
+            "SET n \" 1\"",
+            "INCR n",
+            "SET n 01",
+            "INCR n",
+            "SET n 1.5",
+            "INCR n",
+            "SET n abc",
+            "INCR n",
+            "SET n 9223372036854775806",
+            "INCRBY n 1",
+            "INCRBY n 1",
+        ],
+    ),
+    (
+        "keys and expiry",
+        &[
+            "MSET a 1 b 2 c 3",
+            "DEL a nokey",
+            "DEL a",
+            "EXISTS b b c nokey",
+            "UNLINK c",
+            "TYPE b",
+            "TYPE nokey",
+            "TOUCH b nokey",
+            "EXPIRE b 100",
+            "TTL b",
+            "EXPIRE b 200 NX",
+            "EXPIRE b 200 XX",
+            "TTL b",
+            "EXPIRE b 100 GT",
+            "EXPIRE b 300 GT",
+            "EXPIRE b 400 LT",
+            "EXPIRE b 50 LT",
+            "TTL b",
+            "EXPIRE b 10 NX XX",
+            "EXPIRE b 10 GT LT",
+            "EXPIRE b 10 FOO",
+            "expire b 10 nx",
+            "EXPIRE b 10 XX XX",
+            "EXPIRE b abc",
+            "EXPIRE b 9223372036854775807",
+            "PEXPIRE b 9223372036854775807",
+            "EXPIRE nokey 10",
+            "PERSIST b",
+            "PERSIST b",
+            "TTL b",
+            "PTTL b",
+            "TTL nokey",
+            "PTTL nokey",
+            "EXPIRETIME b",
+            "PEXPIRETIME nokey",
+            "SET p v",
+            "EXPIRE p 100 LT",
+            "TTL p",
+            "PERSIST p",
+            "EXPIRE p 100 GT",
+            "TTL p",
+            "EXPIREAT p 1",
+            "EXISTS p",
+            "SET q v",
+            "PEXPIREAT q 1000",
+            "EXISTS q",
+            "SET r v",
+            "EXPIRE r 0",
+            "EXISTS r",
+            "SET r v",
+            "PEXPIRE r -1",
+            "EXISTS r",
+            "DBSIZE",
+        ],
+    ),
+    (
+        "rename, copy, move, swapdb, object",
+        &[
+            "SET a 1",
+            "RENAME nokey b",
+            "RENAMENX nokey b",
+            "RENAME a a",
+            "RENAMENX a a",
+            "RENAME a b",
+            "GET b",
+            "SET c 3",
+            "RENAMENX b c",
+            "RENAMENX b d",
+            "EXPIRE d 100",
+            "RENAME d e",
+            "TTL e",
+            "COPY e e",
+            "COPY e f",
+            "TTL f",
+            "COPY e f",
+            "COPY e f REPLACE",
+            "COPY e f DB",
+            "COPY e f DB 99",
+            "COPY e f DB x",
+            "COPY e f FOO",
+            "COPY nokey f",
+            "COPY e e DB 1",
+            "MOVE e 0",
+            "MOVE e 99",
+            "MOVE e x",
+            "MOVE nokey 1",
+            "MOVE e 1",
+            "MOVE f 1",
+            "EXISTS e f",
+            "SELECT 1",
+            "GET e",
+            "TTL e",
+            "SELECT 0",
+            "SWAPDB 0 1",
+            "EXISTS e",
+            "SWAPDB 0 0",
+            "SWAPDB 0 99",
+            "SWAPDB x 0",
+            "SWAPDB 0 x",
+            "SET i 123",
+            "SET big 12345",
+            "SET s abc",
+            "SET long 0123456789012345678901234567890123456789abcdef",
+            "OBJECT ENCODING i",
+            "OBJECT ENCODING s",
+            "OBJECT ENCODING long",
+            "OBJECT ENCODING nokey",
+            "OBJECT REFCOUNT i",
+            "OBJECT REFCOUNT big",
+            "OBJECT FREQ s",
+            "OBJECT ENCODING",
+            "OBJECT foo",
+            "OBJECT HELP",
+        ],
+    ),
+    (
+        "enumeration",
+        &[
+            "MSET lock:a 1 lock:b 2 other 3",
+            "unordered: KEYS *",
+            "unordered: KEYS lock:*",
+            "KEYS oth?r",
+            "KEYS nothing*",
+            "SCAN x",
+            "SCAN 0 COUNT 0",
+            "SCAN 0 COUNT x",
+            "SCAN 0 MATCH",
+            "SCAN 0 FOO bar",
+            "DEL lock:a lock:b other",
+            "SCAN 0",
+            "RANDOMKEY",
+            "SET only v",
+            "RANDOMKEY",
+            "SCAN 0",
+            "SCAN 0 MATCH o*",
+            "SCAN 0 MATCH x*",
+            "SCAN 0 TYPE string",
+            "SCAN 0 TYPE list",
+            "SCAN 0 COUNT 1000 MATCH * TYPE string",
+        ],
+    ),
+    (
+        "connection and server",
+        &[
+            "PING",
+            "PING hello",
+            "PING a b",
+            "ECHO x",
+            "ECHO",
+            "SELECT 15",
+            "SELECT 16",
+            "SELECT -1",
+            "SELECT x",
+            "SELECT 0",
+            "DBSIZE",
+            "FLUSHDB",
+            "FLUSHDB ASYNC",
+            "FLUSHDB SYNC",
+            "FLUSHDB FOO",
+            "FLUSHALL ASYNC",
+            "FLUSHALL FOO",
+            "FOO a b",
+            "FOO",
+            "CLIENT foo",
+            "CLIENT",
+            "CLIENT SETNAME",
+            "CLIENT SETNAME \"a b\"",
+            "CLIENT GETNAME",
+            "CLIENT SETNAME me",
+            "CLIENT GETNAME",
+            "CLIENT KILL 1.2.3.4:5",
+            "CLIENT KILL ID 999999",
+            "CLIENT KILL ID x",
+            "CLIENT KILL foo bar",
+            "CLIENT KILL SKIPME maybe",
+            "CLIENT KILL USER nobody",
+            "CLIENT LIST TYPE foo",
+            "CLIENT LIST ID x",
+            "CLIENT LIST ID 999999",
+            "CLIENT LIST foo",
+            "CLIENT NO-EVICT maybe",
+            "CLIENT NO-EVICT on",
+            "CLIENT REPLY ON",
+            "AUTH x",
+            "AUTH a b",
+            "AUTH a b c",
+            "HELLO 4",
+            "HELLO x",
+            "HELLO 3 AUTH a",
+            "HELLO 3 SETNAME",
+            "HELLO 3 FOO",
+            "CONFIG",
+            "CONFIG GET",
+            "CONFIG SET maxclients",
+            "CONFIG SET foo bar",
+            "CONFIG SET maxclients 10 hz",
+            "CONFIG SET maxclients abc",
+            "CONFIG SET maxclients 0",
+            "CONFIG SET timeout -1",
+            "CONFIG SET hz -1",
+            "CONFIG SET hz 5 hz 6",
+            "CONFIG SET databases 3",
+            "CONFIG SET proto-max-bulk-len 10",
+            "CONFIG SET notify-keyspace-events q",
+            "CONFIG SET notify-keyspace-events KEA",
+            "CONFIG GET notify-keyspace-events",
+            "CONFIG SET notify-keyspace-events Exg",
+            "CONFIG GET notify-keyspace-events",
+            "CONFIG SET notify-keyspace-events \"\"",
+            "CONFIG SET appendonly maybe",
+            "CONFIG SET maxmemory-policy foo",
+            "CONFIG SET maxmemory 1gb",
+            "CONFIG GET maxmemory",
+            "CONFIG SET maxmemory 0",
+            "CONFIG GET save",
+            "CONFIG GET appendonly",
+            "CONFIG GET databases",
+            "CONFIG GET maxmemory-policy",
+            "CONFIG GET nothing*",
+            "CONFIG REWRITE",
+            "CONFIG RESETSTAT",
+            "CONFIG HELP",
+            "CONFIG foo",
+            "COMMAND foo",
+            "COMMAND GETKEYS SET a b",
+            "COMMAND GETKEYS MSET a 1 b 2",
+            "COMMAND GETKEYS nosuch a",
+            "COMMAND GETKEYS GET",
+            "COMMAND INFO nosuch",
+            "COMMAND LIST FILTERBY foo x",
+            "COMMAND GETKEYS EXPIRE k 10",
+            "COMMAND GETKEYS COPY a b",
+            "COMMAND GETKEYS OBJECT ENCODING k",
+            "COMMAND GETKEYS DEL a b c",
+            "COMMAND GETKEYS PING x",
+            "COMMAND GETKEYS GET a b",
+            "COMMAND COUNT x",
+            "MEMORY USAGE nokey",
+            "MEMORY USAGE",
+            "MEMORY foo",
+            "BGSAVE foo",
+            "ROLE",
+        ],
+    ),
+];
+
+/// Scripts run against both servers started with `--requirepass pw`, from a fresh,
+/// unauthenticated connection (no `FLUSHALL` first).
+const AUTH_SCRIPTS: &[(&str, &[&str])] = &[
+    (
+        "before and after AUTH",
+        &[
+            "PING",
+            "GET k",
+            "NOSUCHCOMMAND a",
+            "CLIENT ID",
+            "GET",
+            "CLIENT",
+            // (`HELLO 3` before AUTH: latchkey words its NOAUTH as Redis 7.2+, `HELLO <proto>
+            // AUTH …`, where 7.0 says `HELLO AUTH …`.)
+            "HELLO 3 AUTH default wrong",
+            "HELLO 3 AUTH someone pw",
+            "AUTH wrong",
+            "AUTH default wrong",
+            "AUTH someone pw",
+            "AUTH a b c",
+            "AUTH pw",
+            "PING",
+            "AUTH default pw",
+            "SET k v",
+            "GET k",
+            "RESET",
+            "GET k",
+            "AUTH pw",
+            "GET k",
+        ],
+    ),
+    // (A successful HELLO names the server's version, which differs by design.)
+    (
+        "AUTH then SETNAME",
+        &["AUTH default pw", "CLIENT SETNAME me", "CLIENT GETNAME"],
+    ),
+];
+
+/// Where `redis-server` is, if on `PATH`.
+fn find_redis_server() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A `redis-server` child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RedisServer {
+    fn start(binary: &PathBuf, extra: &[&str]) -> RedisServer {
+        // Redis cannot pick its own port: take a free one from the OS.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, addr }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The elements of an array reply, for comparing unordered replies; other replies whole.
+fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
+    let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
+    if !matches!(reply.first(), Some(b'*' | b'~')) || header_end >= reply.len() {
+        return vec![reply.to_vec()];
+    }
+    let mut items = Vec::new();
+    let mut at = header_end;
+    while at < reply.len() {
+        let len = common::frame_len(&reply[at..]).expect("complete element");
+        items.push(reply[at..at + len].to_vec());
+        at += len;
+    }
+    items.sort();
+    items
+}
+
+/// Runs every script against both servers and returns the differences found. With `flush`,
+/// each script starts after `FLUSHALL`.
+fn compare(
+    scripts: &[(&str, &[&str])],
+    flush: bool,
+    redis: SocketAddr,
+    latchkey: SocketAddr,
+    resp3: bool,
+) -> Vec<String> {
+    let mut differences = Vec::new();
+    for (name, lines) in scripts {
+        let mut clients = [common::Raw::connect(redis), common::Raw::connect(latchkey)];
+        for client in &mut clients {
+            if flush {
+                client.cmd(&[b"FLUSHALL"]);
+            }
+            if resp3 {
+                // The HELLO replies differ (server name, version, id) by design.
+                client.cmd(&[b"HELLO", b"3"]);
+            }
+        }
+        for line in *lines {
+            let (unordered, command) = match line.strip_prefix("unordered: ") {
+                Some(rest) => (true, rest),
+                None => (false, *line),
+            };
+            let args = split_args(command.as_bytes()).expect("script line parses");
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let [expected, actual] = clients.each_mut().map(|c| c.cmd(&args));
+            let same = if unordered {
+                elements(&expected) == elements(&actual)
+            } else {
+                expected == actual
+            };
+            if !same {
+                differences.push(format!(
+                    "[{name}] {command} (RESP{}):\n  redis:    {:?}\n  latchkey: {:?}",
+                    if resp3 { 3 } else { 2 },
+                    String::from_utf8_lossy(&expected),
+                    String::from_utf8_lossy(&actual),
+                ));
+            }
+        }
+    }
+    differences
+}
+
+#[test]
+fn latchkey_replies_like_redis() {
+    let Some(binary) = find_redis_server() else {
+        eprintln!("differential test skipped: redis-server is not on PATH");
+        return;
+    };
+    let redis = RedisServer::start(&binary, &[]);
+    let latchkey = Server::new(Config::default())
+        .start_background()
+        .expect("latchkey starts");
+    let mut differences = compare(SCRIPTS, true, redis.addr, latchkey.local_addr(), false);
+    differences.extend(compare(
+        SCRIPTS,
+        true,
+        redis.addr,
+        latchkey.local_addr(),
+        true,
+    ));
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[test]
+fn latchkey_replies_like_redis_with_a_password() {
+    let Some(binary) = find_redis_server() else {
+        eprintln!("differential test skipped: redis-server is not on PATH");
+        return;
+    };
+    let redis = RedisServer::start(&binary, &["--requirepass", "pw"]);
+    let config = Config {
+        requirepass: Some("pw".into()),
+        ..Config::default()
+    };
+    let latchkey = Server::new(config)
+        .start_background()
+        .expect("latchkey starts");
+    let differences = compare(
+        AUTH_SCRIPTS,
+        false,
+        redis.addr,
+        latchkey.local_addr(),
+        false,
+    );
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
