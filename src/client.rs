@@ -10,6 +10,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::acl::User;
 use crate::command::transactions::{Transaction, WatchedKey};
 use crate::protocol::Reply;
 use crate::pubsub::Subscriptions;
@@ -42,6 +43,8 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// `CLIENT NO-TOUCH ON` (shown as flag `T`).
     pub no_touch: bool,
+    /// The name of the user the client is authenticated as (`None`: `default`).
+    pub user: Option<Arc<str>>,
 }
 
 impl ClientInfo {
@@ -96,7 +99,7 @@ impl ClientInfo {
             flags.push('N');
         }
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -105,6 +108,7 @@ impl ClientInfo {
             idle_ms / 1000,
             self.db.load(Ordering::Relaxed),
             meta.last_command,
+            meta.user.as_deref().unwrap_or("default"),
             meta.resp,
             text(&meta.lib_name),
             text(&meta.lib_ver),
@@ -120,6 +124,8 @@ pub struct Client {
     /// Replies in RESP3 (after `HELLO 3`).
     pub resp3: bool,
     pub authenticated: bool,
+    /// The user whose permissions apply (the server's `default` until `AUTH`).
+    pub user: Arc<User>,
     /// Close the connection once the current reply is written (`QUIT`).
     pub close_after_reply: bool,
     /// Pub/sub: what this client listens on and its mailbox; `None` until it first subscribes.
@@ -144,6 +150,7 @@ impl Client {
             db: 0,
             resp3: false,
             authenticated,
+            user: User::placeholder(),
             close_after_reply: false,
             subscriptions: None,
             pushes: Vec::new(),
@@ -152,6 +159,13 @@ impl Client {
             in_exec: false,
             scan_snapshot: None,
         }
+    }
+
+    /// Switches to `user` (after `AUTH`, `HELLO … AUTH`, `RESET`).
+    pub fn set_user(&mut self, user: Arc<User>) {
+        let name = (user.name() != "default").then(|| Arc::from(user.name()));
+        self.info.meta.lock().user = name;
+        self.user = user;
     }
 
     pub fn id(&self) -> u64 {

@@ -59,6 +59,38 @@ pub struct Config {
           value_parser = normalize_keyspace_events)]
     pub notify_keyspace_events: String,
 
+    /// A file of users in Redis's ACL format (`user <name> on >password +@read ~key:*`); see
+    /// the README for the supported rules. A `user default …` line overrides `--requirepass`.
+    #[arg(long, env = "LATCHKEY_ACLFILE")]
+    pub aclfile: Option<std::path::PathBuf>,
+
+    /// Protected mode (`yes`/`no`): while the default user has no password, refuse clients
+    /// that do not connect from the loopback interface, as Redis does.
+    #[arg(long, env = "LATCHKEY_PROTECTED_MODE", default_value = "yes", value_parser = yes_no)]
+    pub protected_mode: bool,
+
+    /// Also listen for TLS connections on this port (0 picks a free one; the start line names
+    /// it). Needs `--tls-cert-file` and `--tls-key-file`.
+    #[arg(long, env = "LATCHKEY_TLS_PORT")]
+    pub tls_port: Option<u16>,
+
+    /// The server's certificate chain, PEM.
+    #[arg(long, env = "LATCHKEY_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+
+    /// The server certificate's private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "LATCHKEY_TLS_KEY_FILE")]
+    pub tls_key_file: Option<std::path::PathBuf>,
+
+    /// CA certificates, PEM: when given, TLS clients must present a certificate signed by
+    /// one of them.
+    #[arg(long, env = "LATCHKEY_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<std::path::PathBuf>,
+
+    /// Do not listen for plain (non-TLS) connections: TLS only. Needs `--tls-port`.
+    #[arg(long, env = "LATCHKEY_NO_PLAIN")]
+    pub no_plain: bool,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
@@ -78,6 +110,17 @@ impl Config {
     pub fn shards_per_db(&self) -> usize {
         self.shards
             .unwrap_or_else(|| 4 * std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
+/// Reads a Redis-style boolean: `yes` or `no`, any case.
+pub fn yes_no(value: &str) -> Result<bool, String> {
+    if value.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err("argument must be 'yes' or 'no'".to_string())
     }
 }
 

@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::client::{Client, ClientInfo};
 use crate::command::{self, transactions, Outcome};
@@ -29,10 +28,27 @@ const MAX_PENDING_OUTPUT: usize = 1024 * 1024;
 /// How long the last write to a killed client may take.
 const FINAL_WRITE_PATIENCE: Duration = Duration::from_millis(100);
 
+/// A client's byte stream: a TCP socket, or a TLS stream over one. The loop is generic over
+/// it (monomorphised), so the plain path pays nothing for TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// Serves one connection until the client closes it, is killed, breaks the protocol, or the
-/// server shuts down; then forgets its subscriptions and watched keys.
-pub async fn serve(shared: Arc<Shared>, socket: TcpStream, info: Arc<ClientInfo>) {
+/// server shuts down; then forgets its subscriptions and watched keys. A client refused by
+/// protected mode gets Redis's `DENIED` line and is closed.
+pub async fn serve<S: Stream>(shared: Arc<Shared>, socket: S, info: Arc<ClientInfo>) {
+    let default_user = shared.acl.default_user();
+    let protected_mode = shared.config.read().protected_mode;
+    if crate::acl::protected_mode_denies(
+        protected_mode,
+        default_user.needs_no_password(),
+        info.addr.ip(),
+    ) {
+        crate::server::reject(socket, crate::acl::DENIED.as_bytes()).await;
+        return;
+    }
     let mut client = Client::new(info.clone(), !shared.requires_auth());
+    client.set_user(default_user);
     serve_client(&shared, socket, &info, &mut client).await;
     if let Some(subscriptions) = client.subscriptions.take() {
         pubsub::forget(&shared.pubsub, client.id(), &subscriptions);
@@ -40,9 +56,9 @@ pub async fn serve(shared: Arc<Shared>, socket: TcpStream, info: Arc<ClientInfo>
     transactions::forget(&shared, &mut client);
 }
 
-async fn serve_client(
+async fn serve_client<S: Stream>(
     shared: &Arc<Shared>,
-    mut socket: TcpStream,
+    mut socket: S,
     info: &Arc<ClientInfo>,
     client: &mut Client,
 ) {
@@ -155,7 +171,7 @@ async fn serve_client(
 /// Writes `output` unless the client is killed first (a subscriber past its output limit that
 /// does not read would otherwise hold the connection in a write forever). False when the
 /// connection must close.
-async fn write_output(socket: &mut TcpStream, output: &[u8], info: &ClientInfo) -> bool {
+async fn write_output<S: Stream>(socket: &mut S, output: &[u8], info: &ClientInfo) -> bool {
     if output.is_empty() {
         return true;
     }

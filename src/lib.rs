@@ -19,7 +19,11 @@
 //! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
 //! - [`script`]: scripts: the script cache, Lua 5.1 (feature `lua`), native lock scripts.
+//! - [`acl`]: users, their passwords and permissions (`AUTH`, `ACL`, `--aclfile`), protected
+//!   mode.
+//! - [`tls`]: the TLS listener's rustls configuration and handshake.
 
+pub mod acl;
 pub mod client;
 pub mod clock;
 pub mod command;
@@ -34,6 +38,7 @@ pub mod protocol;
 pub mod pubsub;
 pub mod script;
 pub mod server;
+pub mod tls;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;

@@ -39,8 +39,14 @@ fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         };
-        // The one stable start line: scripts read the port from it.
-        println!("latchkey listening on {}", server.local_addr());
+        // The stable start lines: scripts read the ports from them. The plain listener's line
+        // comes first; a TLS listener adds a line ending in ` (tls)`.
+        if server.has_plain_listener() {
+            println!("latchkey listening on {}", server.local_addr());
+        }
+        if let Some(tls_addr) = server.tls_local_addr() {
+            println!("latchkey listening on {tls_addr} (tls)");
+        }
         use std::io::Write;
         let _ = std::io::stdout().flush();
         signals.wait().await;

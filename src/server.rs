@@ -13,10 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio_rustls::TlsAcceptor;
 
+use crate::acl::Acl;
 use crate::client::ClientInfo;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
@@ -64,6 +66,8 @@ pub struct Shared {
     pub notify: Arc<Notifier>,
     /// The script cache and the scripts running past the time limit.
     pub scripts: crate::script::Scripts,
+    /// The users (`default`, and those of `--aclfile` or `ACL SETUSER`).
+    pub acl: Arc<Acl>,
 }
 
 impl Shared {
@@ -71,9 +75,10 @@ impl Shared {
         self.next_client_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Whether clients must AUTH before other commands.
+    /// Whether clients must AUTH before other commands: the default user has a password or
+    /// is off.
     pub fn requires_auth(&self) -> bool {
-        self.config.read().requirepass.is_some()
+        self.acl.requires_auth()
     }
 }
 
@@ -108,10 +113,29 @@ impl Server {
         self
     }
 
-    /// Binds the listener and starts serving on the current tokio runtime.
+    /// Binds the listeners (plain, and TLS with `tls_port`) and starts serving on the current
+    /// tokio runtime. Fails on an unreadable ACL file or TLS certificate.
     pub async fn start(self) -> io::Result<ServerHandle> {
-        let listener = TcpListener::bind((self.config.bind.as_str(), self.config.port)).await?;
-        let local_addr = listener.local_addr()?;
+        let acl = Arc::new(load_acl(&self.config)?);
+        let tls = crate::tls::acceptor(&self.config)?;
+        let plain_listener = if self.config.no_plain {
+            None
+        } else {
+            Some(TcpListener::bind((self.config.bind.as_str(), self.config.port)).await?)
+        };
+        let tls_listener = match (self.config.tls_port, &tls) {
+            (Some(port), Some(_)) => {
+                Some(TcpListener::bind((self.config.bind.as_str(), port)).await?)
+            }
+            _ => None,
+        };
+        let tls_local_addr = tls_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let local_addr = match &plain_listener {
+            Some(listener) => listener.local_addr()?,
+            None => tls_local_addr.ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "no listener configured")
+            })?,
+        };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let expiry_control = Arc::new(ExpiryControl::new(self.config.hz));
         let pubsub = Arc::new(PubSub::default());
@@ -141,14 +165,25 @@ impl Server {
             pubsub,
             notify: notify.clone(),
             scripts: crate::script::Scripts::default(),
+            acl,
         });
         let _ = shared.keyspace.notifier.set(notify);
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
-        let accept = tokio::spawn(accept_loop(listener, shared.clone(), done_tx));
+        let mut accept = Vec::new();
+        if let Some(listener) = plain_listener {
+            let loop_ = accept_loop(listener, None, shared.clone(), done_tx.clone());
+            accept.push(tokio::spawn(loop_));
+        }
+        if let (Some(listener), Some(tls)) = (tls_listener, tls) {
+            let loop_ = accept_loop(listener, Some(tls), shared.clone(), done_tx.clone());
+            accept.push(tokio::spawn(loop_));
+        }
+        drop(done_tx);
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
         let idle_task = tokio::spawn(close_idle_clients(shared.clone()));
         Ok(ServerHandle {
             local_addr,
+            tls_local_addr,
             shared,
             shutdown_tx,
             done_rx,
@@ -177,18 +212,30 @@ impl Server {
 /// A running server.
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    tls_local_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     shutdown_tx: watch::Sender<bool>,
     done_rx: mpsc::Receiver<()>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: Vec<tokio::task::JoinHandle<()>>,
     expiry_task: tokio::task::JoinHandle<()>,
     idle_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
-    /// The address the server listens on (with the port it got, for port 0).
+    /// The address the server listens on (with the port it got, for port 0): the plain
+    /// listener's, or the TLS listener's when there is no plain one (`no_plain`).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the TLS listener, when `tls_port` is set.
+    pub fn tls_local_addr(&self) -> Option<SocketAddr> {
+        self.tls_local_addr
+    }
+
+    /// Whether `local_addr` is the plain listener's (false for a TLS-only server).
+    pub fn has_plain_listener(&self) -> bool {
+        self.tls_local_addr != Some(self.local_addr)
     }
 
     /// The shared state, for tests that look inside.
@@ -200,8 +247,12 @@ impl ServerHandle {
     /// when all have ended (or after 10 seconds).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
-        self.accept.abort();
-        let _ = self.accept.await;
+        for accept in &self.accept {
+            accept.abort();
+        }
+        for accept in self.accept {
+            let _ = accept.await;
+        }
         self.expiry_task.abort();
         self.idle_task.abort();
         // Every connection task holds a sender; recv returns None when all are gone.
@@ -240,7 +291,31 @@ impl Drop for BackgroundServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sender<()>) {
+/// The users the server starts with: `--aclfile`'s (when given) over `--requirepass`.
+fn load_acl(config: &Config) -> io::Result<Acl> {
+    let requirepass = config.requirepass.as_deref();
+    let Some(path) = &config.aclfile else {
+        let acl = Acl::new();
+        acl.set_default_password(requirepass);
+        return Ok(acl);
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    Acl::from_file_text(&text, requirepass).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: {e}", path.display()),
+        )
+    })
+}
+
+/// Accepts connections on one listener; `tls`: run a TLS handshake first.
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shared: Arc<Shared>,
+    done: mpsc::Sender<()>,
+) {
     loop {
         let (socket, addr) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -262,7 +337,18 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
                 .stats
                 .rejected_connections
                 .fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(reject(socket));
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let line = b"-ERR max number of clients reached\r\n";
+                match tls {
+                    None => reject(socket, line).await,
+                    Some(tls) => {
+                        if let Some(stream) = crate::tls::handshake(&tls, socket).await {
+                            reject(stream, line).await;
+                        }
+                    }
+                }
+            });
             continue;
         }
         let local_addr = socket.local_addr().unwrap_or(addr);
@@ -270,18 +356,26 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, done: mpsc::Sen
         shared.clients.lock().insert(info.id, info.clone());
         let shared = shared.clone();
         let done = done.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection::serve(shared.clone(), socket, info.clone()).await;
+            match tls {
+                None => connection::serve(shared.clone(), socket, info.clone()).await,
+                Some(tls) => {
+                    if let Some(stream) = crate::tls::handshake(&tls, socket).await {
+                        connection::serve(shared.clone(), stream, info.clone()).await;
+                    }
+                }
+            }
             shared.clients.lock().remove(&info.id);
             drop(done);
         });
     }
 }
 
-async fn reject(mut socket: TcpStream) {
-    let _ = socket
-        .write_all(b"-ERR max number of clients reached\r\n")
-        .await;
+/// Writes one error line to a client that will not be served, then closes.
+pub(crate) async fn reject<S: AsyncWrite + Unpin>(mut stream: S, line: &[u8]) {
+    let _ = stream.write_all(line).await;
+    let _ = stream.shutdown().await;
 }
 
 /// Closes clients idle for longer than `timeout` seconds (`CONFIG SET timeout`), checking once

@@ -213,6 +213,14 @@ const PARAMS: &[Param] = &[
         set: None,
     },
     Param {
+        name: "protected-mode",
+        get: |config, _| yes_no_text(config.protected_mode),
+        set: Some(|config, value| {
+            config.protected_mode = crate::config::yes_no(value)?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "proto-max-bulk-len",
         get: |config, _| config.proto_max_bulk_len.to_string(),
         set: Some(|config, value| {
@@ -364,8 +372,19 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
     shared
         .notify
         .set(crate::notify::parse_flags(updated.notify_keyspace_events.as_bytes()).unwrap_or(0));
+    let password_changed = shared.config.read().requirepass != updated.requirepass;
+    if password_changed {
+        // `requirepass` is the default user's password, as in Redis.
+        shared
+            .acl
+            .set_default_password(updated.requirepass.as_deref());
+    }
     *shared.config.write() = updated;
     Ok(Reply::OK)
+}
+
+fn yes_no_text(value: bool) -> String {
+    if value { "yes" } else { "no" }.to_string()
 }
 
 /// `CONFIG RESETSTAT`: zeroes the counters `INFO stats` reports.

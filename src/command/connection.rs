@@ -120,20 +120,20 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     ctx.client.set_resp3(false);
     ctx.client.info.meta.lock().name = None;
     ctx.client.authenticated = !ctx.shared.requires_auth();
+    ctx.client.set_user(ctx.shared.acl.default_user());
     Ok(Reply::simple("RESET"))
 }
 
-/// Checks a user name and password against the configuration, in constant time.
-pub fn check_password(ctx: &Ctx, user: Option<&[u8]>, password: &[u8]) -> Result<(), Error> {
-    if user.is_some_and(|u| u != b"default") {
-        return Err(errors::WRONGPASS);
-    }
-    match &ctx.shared.config.read().requirepass {
-        // The default user has no password: any password is accepted.
-        None => Ok(()),
-        Some(expected) if constant_time_eq(expected.as_bytes(), password) => Ok(()),
-        Some(_) => Err(errors::WRONGPASS),
-    }
+/// Checks a user name (`default` when absent) and password against the server's users (the
+/// password's hash compared in constant time), and makes the client that user.
+pub fn authenticate(ctx: &mut Ctx, user: Option<&[u8]>, password: &[u8]) -> Result<(), Error> {
+    let user = ctx
+        .shared
+        .acl
+        .authenticate(user.unwrap_or(b"default"), password)?;
+    ctx.client.set_user(user);
+    ctx.client.authenticated = true;
+    Ok(())
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
@@ -156,8 +156,7 @@ fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if user.is_none() && !ctx.shared.requires_auth() {
         return Err(Error::fixed("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"));
     }
-    check_password(ctx, user, password)?;
-    ctx.client.authenticated = true;
+    authenticate(ctx, user, password)?;
     Ok(Reply::OK)
 }
 
@@ -191,8 +190,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         }
     }
     if let Some((user, password)) = credentials {
-        check_password(ctx, Some(user), password)?;
-        ctx.client.authenticated = true;
+        authenticate(ctx, Some(user), password)?;
     }
     if !ctx.client.authenticated {
         return Err(Error::fixed("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
@@ -451,10 +449,11 @@ struct KillFilter {
     laddr: Option<String>,
     /// `Some(false)` for a type no client has.
     normal: Option<bool>,
+    user: Option<String>,
     skip_me: bool,
 }
 
-fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Error> {
+fn parse_kill_filter(acl: &crate::acl::Acl, options: &[Bytes]) -> Result<KillFilter, Error> {
     let mut filter = KillFilter {
         skip_me: true,
         ..KillFilter::default()
@@ -475,7 +474,8 @@ fn parse_kill_filter(options: &[Bytes]) -> Result<KillFilter, Error> {
             "LADDR" => filter.laddr = Some(text(value)),
             "TYPE" => filter.normal = Some(type_is_normal(value)?),
             "USER" => {
-                if &value[..] != b"default" {
+                filter.user = Some(text(value));
+                if acl.get(value).is_none() {
                     return Err(Error::err(format_args!(
                         "No such user '{}'",
                         errors::printable(value, 128)
@@ -510,6 +510,10 @@ impl KillFilter {
                 .as_ref()
                 .is_none_or(|a| *a == client.local_addr.to_string())
             && self.normal.unwrap_or(true)
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|user| *user == client.meta.lock().user.as_deref().unwrap_or("default"))
     }
 }
 
@@ -531,7 +535,7 @@ fn client_kill(ctx: &mut Ctx, options: &[Bytes]) -> CommandResult {
             None => Err(Error::fixed("ERR No such client")),
         };
     }
-    let filter = parse_kill_filter(options)?;
+    let filter = parse_kill_filter(&ctx.shared.acl, options)?;
     let mut killed = 0;
     for client in all_clients(ctx) {
         if filter.matches(&client, me) {

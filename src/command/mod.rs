@@ -18,6 +18,7 @@
 //! While a script runs past the script time limit, commands not flagged `ALLOW_BUSY` get
 //! `BUSY` (checked before any shard is locked), as in Redis.
 
+pub mod acl;
 pub mod aggregate;
 pub mod args;
 pub mod compare;
@@ -188,6 +189,7 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
         zsets::COMMANDS,
         zset_combine::COMMANDS,
         scripting::COMMANDS,
+        acl::COMMANDS,
     ]
     .into_iter()
     .flatten()
@@ -328,8 +330,9 @@ pub fn execute_queued(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Lookup, arity and authentication: the checks every command passes first, in Redis's order
-/// (an unknown command or a wrong argument count is reported even before `AUTH`).
+/// Lookup, arity, authentication and the user's permissions: the checks every command passes
+/// first, in Redis's order (an unknown command or a wrong argument count is reported even
+/// before `AUTH`). The permission check is one atomic load for an unrestricted user.
 fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error> {
     let Some(spec) = args.first().and_then(|name| lookup(name)) else {
         return Err(errors::unknown_command(args));
@@ -340,6 +343,7 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error>
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return Err(errors::NOAUTH);
     }
+    client.user.check(spec, args)?;
     Ok(spec)
 }
 
