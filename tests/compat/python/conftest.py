@@ -61,9 +61,11 @@ def pytest_runtest_setup(item):
 
 
 def pytest_runtest_logreport(report):
-    entry = _results.setdefault(report.nodeid, {"status": "passed", "reason": ""})
+    entry = _results.setdefault(report.nodeid, {"status": "not run", "reason": ""})
     if report.failed:
         entry["status"] = "failed"
+    elif report.when == "call" and report.passed and entry["status"] == "not run":
+        entry["status"] = "passed"
     elif report.skipped and entry["status"] != "failed":
         entry["status"] = "skipped"
         longrepr = report.longrepr
@@ -73,7 +75,7 @@ def pytest_runtest_logreport(report):
 def pytest_collection_modifyitems(items):
     for item in items:
         marker = item.get_closest_marker("lib")
-        _results.setdefault(item.nodeid, {"status": "passed", "reason": ""})["lib"] = (
+        _results.setdefault(item.nodeid, {"status": "not run", "reason": ""})["lib"] = (
             marker.args[0] if marker else "?")
 
 
@@ -83,6 +85,8 @@ def pytest_terminal_summary(terminalreporter):
     for nodeid, entry in _results.items():
         if "lib" not in entry:
             continue
+        if entry["status"] == "not run":  # the session ended before it ran
+            entry["status"] = "failed"
         counts[entry["status"]] += 1
         test = nodeid.split("::", 1)[-1]
         reason = entry["reason"].removeprefix("Skipped: ")
