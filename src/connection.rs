@@ -181,7 +181,11 @@ async fn serve_client<S: Stream>(
         // Room to read into: a little while the connection is idle, a full chunk once it is
         // busy (a request is arriving in parts, or the last read filled the buffer).
         if input.capacity() - input.len() < IDLE_READ {
-            input.reserve(if input.is_empty() { IDLE_READ } else { READ_CHUNK });
+            input.reserve(if input.is_empty() {
+                IDLE_READ
+            } else {
+                READ_CHUNK
+            });
         }
         if *shutdown.borrow() {
             return;

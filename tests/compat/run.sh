@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The compatibility suite: installs the real client libraries into the project's own folders
+# (a virtualenv under target/, node_modules/ under tests/compat/node/, Debian's redis-tools when
+# redis-cli is missing), builds latchkey in release mode, then runs every suite against fresh
+# servers (tests/compat/runner.py). Arguments go to the runner, e.g. `--suite python`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+step() { printf '\n--- %s\n' "$*"; }
+
+step "building latchkey (release)"
+cargo build --release --quiet --bin latchkey
+
+step "python libraries (target/compat-venv)"
+venv=$root/target/compat-venv
+requirements=tests/compat/python/requirements.txt
+stamp=$venv/.requirements.sha1
+want=$(sha1sum "$requirements" | cut -d' ' -f1)
+if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-input --timeout 60 -r "$requirements"
+    echo "$want" > "$stamp"
+fi
+"$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null |
+    grep -Ei '^(redis|python-redis-lock|pottery|aioredlock|aioredis|pytest) ' || true
+
+step "node libraries (tests/compat/node/node_modules, npm ci)"
+node_dir=tests/compat/node
+stamp=$node_dir/node_modules/.package-lock.sha1
+want=$(sha1sum "$node_dir/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+    (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > "$stamp"
+fi
+node --version
+
+step "redis-tools (redis-cli, redis-benchmark)"
+if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq redis-tools >/dev/null
+    else
+        echo "redis-cli is missing and cannot be installed here (needs root and apt-get)"
+    fi
+fi
+redis-cli --version || true
+
+step "running the suites"
+exec python3 tests/compat/runner.py "$@"
