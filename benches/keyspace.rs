@@ -87,13 +87,14 @@ fn bench_expiry(c: &mut Criterion) {
     let mut group = c.benchmark_group("expiry");
     group.sample_size(10);
     group.throughput(Throughput::Elements(EXPIRED_KEYS as u64));
+    let enabled = std::sync::atomic::AtomicBool::new(true);
     group.bench_function("reclaim_100k_expired_locks", |b| {
         b.iter_batched(
             expired_keyspace,
             |keyspace| {
                 let mut removed = 0;
                 while removed < EXPIRED_KEYS {
-                    removed += expiry::expire_cycle(&keyspace, Duration::from_secs(10));
+                    removed += expiry::expire_cycle(&keyspace, Duration::from_secs(10), &enabled);
                 }
                 keyspace
             },

@@ -31,14 +31,18 @@ impl ExpiryControl {
     }
 }
 
-/// One tick of active expiry over every shard; returns the number of keys removed.
-pub fn expire_cycle(keyspace: &Keyspace, budget: Duration) -> usize {
+/// One tick of active expiry over every shard; returns the number of keys removed. Stops early
+/// when `enabled` turns false (`DEBUG SET-ACTIVE-EXPIRE 0` applies even to a running tick).
+pub fn expire_cycle(keyspace: &Keyspace, budget: Duration, enabled: &AtomicBool) -> usize {
     let started = Instant::now();
     let mut removed = 0;
     let mut busy = true;
     while busy && started.elapsed() < budget {
         busy = false;
         for index in 0..keyspace.shard_count() {
+            if !enabled.load(Ordering::Relaxed) {
+                return removed;
+            }
             let now = keyspace.now_ms();
             let mut shard = keyspace.shard_mutex(index).lock();
             let n = shard.expire_due(now, BATCH);
@@ -65,10 +69,12 @@ pub fn spawn(keyspace: Arc<Keyspace>, control: Arc<ExpiryControl>) -> tokio::tas
             let tick = Duration::from_millis(1000 / u64::from(hz));
             tokio::time::sleep(tick).await;
             if control.enabled.load(Ordering::Relaxed) {
-                let keyspace = keyspace.clone();
+                let (keyspace, control) = (keyspace.clone(), control.clone());
                 // Shard locks are synchronous: keep them off the async worker's hot path.
-                let _ =
-                    tokio::task::spawn_blocking(move || expire_cycle(&keyspace, tick / 4)).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    expire_cycle(&keyspace, tick / 4, &control.enabled)
+                })
+                .await;
             }
         }
     })
