@@ -6,8 +6,9 @@ use bytes::Bytes;
 
 use super::args::{self, is};
 use super::flags::*;
+use super::keyless_spec as spec;
 use super::keys::help_reply;
-use super::{CommandSpec, Ctx, Handler};
+use super::{CommandSpec, Ctx};
 use crate::client::ClientInfo;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
@@ -63,23 +64,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         client,
     ),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let message = match args {

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::aggregate::{self, bulks, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::{CommandSpec, Ctx};
 use crate::db::dict::Hash;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
@@ -48,14 +48,7 @@ const fn spec(
     categories: &'static [&'static str],
     handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (1, 1, 1),
-        categories,
-        handler: Handler::Sync(handler),
-    }
+    super::sync_spec(name, arity, flags, (1, 1, 1), categories, handler)
 }
 
 /// Stores the field/value pairs of `args[2..]`; the number of new fields.

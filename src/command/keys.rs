@@ -7,7 +7,8 @@ use bytes::Bytes;
 use super::args;
 use super::flags::*;
 use super::strings::{deadline_from, TtlUnit};
-use super::{CommandSpec, Ctx, Handler};
+use super::sync_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::db::{Entry, Shard, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
@@ -143,24 +144,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         object,
     ),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now_ms;

@@ -8,6 +8,7 @@ use super::aggregate::{self, bulks, index_range, modify, read};
 use super::args::{self, is};
 use super::flags::*;
 use super::pop_waits;
+use super::sync_spec as sync;
 use super::{CommandSpec, Ctx, Handler};
 use crate::db::list::{End, List};
 use crate::errors::{self, CommandResult, Error};
@@ -95,24 +96,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         pop_waits::brpoplpush,
     ),
 ];
-
-const fn sync(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 const fn blocking(
     name: &'static str,

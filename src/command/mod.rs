@@ -168,6 +168,36 @@ impl CommandSpec {
     }
 }
 
+/// A table row with a synchronous handler: what nearly every family's table is made of.
+pub const fn sync_spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    keys: (i32, i32, i32),
+    categories: &'static [&'static str],
+    handler: SyncHandler,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        keys,
+        categories,
+        handler: Handler::Sync(handler),
+    }
+}
+
+/// A table row for a command that takes no keys (or finds them itself).
+pub const fn keyless_spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    categories: &'static [&'static str],
+    handler: SyncHandler,
+) -> CommandSpec {
+    sync_spec(name, arity, flags, (0, 0, 0), categories, handler)
+}
+
 /// Every command family's table, in one list.
 fn families() -> impl Iterator<Item = &'static CommandSpec> {
     [

@@ -11,7 +11,8 @@ use bytes::Bytes;
 
 use super::args::is;
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::keyless_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::client::Client;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
@@ -56,23 +57,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec("pubsub", -2, LOADING | STALE, PUBSUB_SLOW, pubsub),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// `ERR Can't execute '<cmd>': …`: a RESP2 client in subscribed mode may run only the
 /// commands flagged `PUBSUB` ((un)subscribe, `PING`, `QUIT`, `RESET`). RESP3 clients may run

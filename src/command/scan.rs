@@ -21,7 +21,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::args;
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::keyless_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::errors::{CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
@@ -43,23 +44,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         randomkey,
     ),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// `KEYS pattern`: every live key of the selected database matching the glob. Takes the
 /// database's shards in ascending order and holds them, so the answer is one consistent view.

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::connection::subcommand;
 use super::flags::*;
+use super::keyless_spec as spec;
 use super::keys::help_reply;
 use super::{all_commands, flag_names, lookup, CommandSpec, Ctx, Handler};
 use crate::errors::{self, CommandResult, Error};
@@ -85,23 +86,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         handler: Handler::Sync(memory),
     },
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let db = ctx.db();

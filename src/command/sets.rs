@@ -10,7 +10,8 @@ use bytes::Bytes;
 use super::aggregate::{self, modify, read, scan_reply, store, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::sync_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::db::dict::Set;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
@@ -89,24 +90,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("sintercard", -3, READONLY, (0, 0, 0), READ_SLOW, sintercard),
     spec("sscan", -3, READONLY, (1, 1, 1), READ_SLOW, sscan),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// Sets of at most this many integers are kept sorted by Redis (`set-max-intset-entries`).
 const INTSET_ENTRIES: usize = 512;

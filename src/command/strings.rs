@@ -6,7 +6,8 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::compare::{digest_of, parse_digest};
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::sync_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::db::{Shard, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
@@ -76,24 +77,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         decrby,
     ),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// The string value of `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
 pub fn read_string<'s>(

@@ -20,7 +20,8 @@
 use bytes::Bytes;
 
 use super::flags::*;
-use super::{lookup, CommandSpec, Ctx, Handler};
+use super::sync_spec as spec;
+use super::{lookup, CommandSpec, Ctx};
 use crate::client::Client;
 use crate::db::KeyLocks;
 use crate::errors::{CommandResult, Error};
@@ -52,24 +53,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     spec("watch", -2, CONTROL | NO_MULTI, (1, -1, 1), FAST_TX, watch),
     spec("unwatch", 1, CONTROL, NO_KEYS, FAST_TX, unwatch),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// The commands queued since `MULTI`.
 #[derive(Default)]

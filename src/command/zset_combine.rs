@@ -9,7 +9,8 @@ use bytes::Bytes;
 use super::aggregate::{read, store};
 use super::args::{self, is};
 use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::keyless_spec as spec;
+use super::{CommandSpec, Ctx};
 use crate::db::dict::Set;
 use crate::db::zset::ZSet;
 use crate::db::Shard;
@@ -46,23 +47,6 @@ pub const COMMANDS: &[CommandSpec] = &[
     ),
     spec("zintercard", -3, READONLY, READ, zintercard),
 ];
-
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (0, 0, 0),
-        categories,
-        handler: Handler::Sync(handler),
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Operation {

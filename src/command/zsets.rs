@@ -83,14 +83,7 @@ const fn spec(
     categories: &'static [&'static str],
     handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys: (1, 1, 1),
-        categories,
-        handler: Handler::Sync(handler),
-    }
+    super::sync_spec(name, arity, flags, (1, 1, 1), categories, handler)
 }
 
 const NAN_RESULT: Error = Error::fixed("ERR resulting score is not a number (NaN)");
