@@ -575,6 +575,12 @@ const SCRIPTS: &[(&str, &[&str])] = &[
             "UNWATCH",
         ],
     ),
+];
+
+/// Scripts that need the Lua interpreter (the `lua` feature); the compare-and-delete would run
+/// natively without it, the others not at all.
+#[cfg(feature = "lua")]
+const LUA_SCRIPTS: &[(&str, &[&str])] = &[
     (
         "scripts",
         &[
@@ -765,6 +771,16 @@ fn latchkey_replies_like_redis() {
         latchkey.local_addr(),
         true,
     ));
+    #[cfg(feature = "lua")]
+    for resp3 in [false, true] {
+        differences.extend(compare(
+            LUA_SCRIPTS,
+            true,
+            redis.addr,
+            latchkey.local_addr(),
+            resp3,
+        ));
+    }
     assert!(
         differences.is_empty(),
         "{} replies differ:\n{}",
