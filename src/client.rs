@@ -119,6 +119,9 @@ impl ClientInfo {
 /// A connection's own state.
 pub struct Client {
     pub info: Arc<ClientInfo>,
+    /// The name last written to `info.meta.last_command`: the shared copy is locked only when
+    /// the command changes, not once per command.
+    last_command: &'static str,
     /// The selected database.
     pub db: usize,
     /// Replies in RESP3 (after `HELLO 3`).
@@ -147,6 +150,7 @@ impl Client {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
         Client {
             info,
+            last_command: "NULL",
             db: 0,
             resp3: false,
             authenticated,
@@ -173,12 +177,15 @@ impl Client {
     }
 
     /// Records the command being run, for `CLIENT LIST`'s `cmd=` and `idle=`.
-    pub fn note_command(&self, name: &'static str) {
+    pub fn note_command(&mut self, name: &'static str) {
         self.info.last_active_ms.store(
             self.info.created.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
-        self.info.meta.lock().last_command = name;
+        if !std::ptr::eq(self.last_command, name) {
+            self.last_command = name;
+            self.info.meta.lock().last_command = name;
+        }
     }
 
     pub fn select(&mut self, db: usize) {
