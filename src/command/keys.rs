@@ -471,7 +471,7 @@ fn store(shard: &mut Shard, key: &[u8], entry: Entry, now: u64) {
 fn take_entries(shard: &mut Shard, now: u64) -> Vec<(Bytes, Entry)> {
     let entries = shard
         .iter_live(now)
-        .map(|(key, entry)| (key.clone(), entry.clone()))
+        .map(|(key, entry)| (Bytes::copy_from_slice(key), entry.clone()))
         .collect();
     shard.clear();
     entries

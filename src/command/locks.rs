@@ -23,7 +23,7 @@ use super::args::{self, is};
 use super::flags::*;
 use super::strings::{deadline_from, read_string, TtlUnit};
 use super::{CommandSpec, Ctx, Handler, Outcome};
-use crate::db::NO_DEADLINE;
+use crate::db::{Str, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::locks::grant::{self, acquire_in_turn};
@@ -198,7 +198,7 @@ fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (now, key) = (ctx.now_ms, &args[1]);
     let shard = ctx.shard(key)?;
-    let Some(token) = read_string(shard, key, now)?.cloned() else {
+    let Some(token) = read_string(shard, key, now)?.map(Str::to_bytes) else {
         return Ok(Reply::Nil);
     };
     let ttl_ms = match shard.peek_deadline(key, now) {

@@ -58,7 +58,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             shard
                 .iter_live(now)
                 .filter(|(key, _)| everything || glob::matches(pattern, key))
-                .map(|(key, _)| Reply::Bulk(key.clone())),
+                .map(|(key, _)| Reply::Bulk(Bytes::copy_from_slice(key))),
         );
     }
     Ok(Reply::Array(found))
@@ -88,7 +88,10 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
         if live > 0 {
             let nth = fastrand::usize(..live);
             return Ok(Reply::bulk_or_nil(
-                shard.iter_live(now).nth(nth).map(|(key, _)| key.clone()),
+                shard
+                    .iter_live(now)
+                    .nth(nth)
+                    .map(|(key, _)| Bytes::copy_from_slice(key)),
             ));
         }
         break;
@@ -96,7 +99,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     // The chosen shard held only expired keys: fall back to the first live key anywhere.
     for index in ctx.shared.keyspace.db_shards(ctx.db()) {
         if let Some((key, _)) = ctx.locks.shard_at(index)?.iter_live(now).next() {
-            return Ok(Reply::Bulk(key.clone()));
+            return Ok(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
     }
     Ok(Reply::Nil)
@@ -214,7 +217,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                     .locks
                     .shard_at(global)?
                     .iter_live(now)
-                    .map(|(key, _)| (layout.position_of(key), key.clone()))
+                    .map(|(key, _)| (layout.position_of(key), Bytes::copy_from_slice(key)))
                     .collect();
                 keys.sort_unstable_by_key(|(position, _)| *position);
                 Box::new(ScanSnapshot {

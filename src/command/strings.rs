@@ -8,7 +8,7 @@ use super::compare::{digest_of, parse_digest};
 use super::flags::*;
 use super::sync_spec as spec;
 use super::{CommandSpec, Ctx};
-use crate::db::{Shard, Value, NO_DEADLINE};
+use crate::db::{Shard, Str, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;
@@ -83,7 +83,7 @@ pub fn read_string<'s>(
     shard: &'s mut Shard,
     key: &[u8],
     now_ms: u64,
-) -> Result<Option<&'s Bytes>, Error> {
+) -> Result<Option<&'s Str>, Error> {
     match shard.get(key, now_ms) {
         None => Ok(None),
         Some(entry) => match &entry.value {
@@ -119,7 +119,7 @@ pub enum Condition {
 
 impl Condition {
     /// Whether the condition holds for the current value (`None`: key absent).
-    pub fn holds(&self, current: Option<&Bytes>) -> bool {
+    pub fn holds(&self, current: Option<&[u8]>) -> bool {
         match (self, current) {
             (Condition::Always, _) => true,
             (Condition::IfAbsent, current) => current.is_none(),
@@ -257,7 +257,7 @@ pub fn set_string(
     value: Bytes,
     options: &SetOptions,
     now_ms: u64,
-) -> Result<(bool, Option<Bytes>), Error> {
+) -> Result<(bool, Option<Str>), Error> {
     let needs_value = options.get
         || !matches!(
             options.condition,
@@ -276,7 +276,7 @@ pub fn set_string(
     let holds = match &options.condition {
         Condition::IfAbsent => !present,
         Condition::IfPresent => present,
-        other => other.holds(previous.as_ref()),
+        other => other.holds(previous.as_deref()),
     };
     if !holds {
         return Ok((false, previous));
@@ -290,7 +290,7 @@ pub fn set_string(
         // An absolute time already past: the key is set and at once expired, as in Redis.
         shard.remove(key, now_ms);
     } else {
-        shard.insert(key, Value::Str(value), deadline, now_ms);
+        shard.insert(key, Value::Str(Str::from(value)), deadline, now_ms);
     }
     Ok((true, previous))
 }
@@ -309,7 +309,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         notify_set(ctx, &args[1], options.expiry);
     }
     Ok(match (options.get, stored) {
-        (true, _) => Reply::bulk_or_nil(previous),
+        (true, _) => Reply::bulk_or_nil(previous.as_ref().map(Str::to_bytes)),
         (false, true) => Reply::OK,
         (false, false) => Reply::Nil,
     })
@@ -361,7 +361,7 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> Com
     let deadline = deadline_from(ctx, &args[2], unit, name)?;
     let now = ctx.now_ms;
     ctx.shard(&args[1])?
-        .insert(&args[1], Value::Str(args[3].clone()), deadline, now);
+        .insert(&args[1], Value::Str(Str::from(&args[3])), deadline, now);
     notify_set(ctx, &args[1], Expiry::At(deadline));
     Ok(Reply::OK)
 }
@@ -369,13 +369,13 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> Com
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now_ms;
     let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
-    Ok(Reply::bulk_or_nil(value.cloned()))
+    Ok(Reply::bulk_or_nil(value.map(Str::to_bytes)))
 }
 
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now_ms;
     let shard = ctx.shard(&args[1])?;
-    let value = read_string(shard, &args[1], now)?.cloned();
+    let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
     if value.is_some() {
         shard.remove(&args[1], now);
         notify::key_event(ctx, class::GENERIC, "del", &args[1]);
@@ -396,7 +396,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     };
     let now = ctx.now_ms;
     let shard = ctx.shard(&args[1])?;
-    let value = read_string(shard, &args[1], now)?.cloned();
+    let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
     if let (Some(_), Some(deadline)) = (&value, expiry) {
         let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
         shard.set_deadline(&args[1], deadline, now);
@@ -421,7 +421,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         let value = read_string(ctx.shard(key)?, key, now)
             .ok()
             .flatten()
-            .cloned();
+            .map(Str::to_bytes);
         values.push(Reply::bulk_or_nil(value));
     }
     Ok(Reply::Array(values))
@@ -434,7 +434,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now_ms;
     for pair in args[1..].chunks(2) {
         ctx.shard(&pair[0])?
-            .insert(&pair[0], Value::Str(pair[1].clone()), NO_DEADLINE, now);
+            .insert(&pair[0], Value::Str(Str::from(&pair[1])), NO_DEADLINE, now);
         notify::key_event(ctx, class::STRING, "set", &pair[0]);
     }
     Ok(Reply::OK)
@@ -477,7 +477,9 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if start > end || start >= len {
         return Ok(Reply::bulk(Bytes::new()));
     }
-    Ok(Reply::Bulk(value.slice(start as usize..=end as usize)))
+    Ok(Reply::Bulk(Bytes::copy_from_slice(
+        &value[start as usize..=end as usize],
+    )))
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -496,7 +498,7 @@ fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
     };
     let updated = current.checked_add(delta).ok_or(errors::OVERFLOW)?;
     let mut digits = itoa::Buffer::new();
-    let text = Bytes::copy_from_slice(digits.format(updated).as_bytes());
+    let text = Str::copy_from_slice(digits.format(updated).as_bytes());
     match shard.get_mut(key, now) {
         Some(entry) => entry.value = Value::Str(text),
         None => {

@@ -2,9 +2,11 @@
 //! reclaimed without a client touching them. Lazy expiry on every access stays authoritative;
 //! this only reclaims.
 //!
-//! Each tick (`hz` times a second) walks the shards round-robin, removing due keys earliest
-//! first in batches, and stops when the tick's time budget (a quarter of the tick, as Redis) is
-//! spent. A shard is locked for one batch at a time, so clients wait at most one batch.
+//! Each tick (`hz` times a second) visits every shard: a walk over the next [`SAMPLE`] keys with
+//! a deadline (see [`Shard::expire_due`](super::Shard::expire_due)) removes those past it. A
+//! shard is walked again while at least a quarter of its sample was expired, as Redis's cycle
+//! does, until the tick's time budget (a quarter of the tick) is spent. A shard is locked for
+//! one walk at a time, so clients wait at most one walk.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -12,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use super::Keyspace;
 
-/// Keys removed per shard lock.
-const BATCH: usize = 64;
+/// Keys with a deadline looked at per shard lock.
+const SAMPLE: usize = 64;
 
 /// Settings the expiry task reads on every tick, so `CONFIG SET hz` and
 /// `DEBUG SET-ACTIVE-EXPIRE` apply at once.
@@ -45,14 +47,14 @@ pub fn expire_cycle(keyspace: &Keyspace, budget: Duration, enabled: &AtomicBool)
             }
             let now = keyspace.now_ms();
             let mut shard = keyspace.shard_mutex(index).lock();
-            let n = shard.expire_due(now, BATCH);
+            let walk = shard.expire_due(now, SAMPLE);
             let expired = shard.take_expired_keys();
             drop(shard);
             if !expired.is_empty() {
                 keyspace.keys_expired(index, &expired);
             }
-            removed += n;
-            busy |= n == BATCH;
+            removed += walk.removed;
+            busy |= walk.removed > 0 && walk.removed * 4 >= walk.sampled;
             if started.elapsed() >= budget {
                 break;
             }

@@ -4,7 +4,8 @@
 //! happens while it is held and the critical sections are tiny. Shards are taken only through a
 //! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
 //!
-//! Values ([`entry`]) are strings or one of the aggregates: [`list`], hashes and sets as a
+//! A shard stores each key as one [`node`] allocation. Values ([`entry`]) are strings (short
+//! ones inline, [`string`]) or one of the aggregates: [`list`], hashes and sets as a
 //! [`dict`] (an insertion-ordered map with stable scan cursors), and sorted sets ([`zset`],
 //! ordered by a [`ranktree`]).
 
@@ -14,8 +15,10 @@ pub mod expiry;
 pub mod list;
 pub mod lock_meta;
 pub mod locks;
+pub mod node;
 pub mod ranktree;
 pub mod shard;
+pub mod string;
 pub mod zset;
 
 use std::hash::BuildHasher;
@@ -27,7 +30,8 @@ use parking_lot::Mutex;
 pub use entry::{Entry, Value, NO_DEADLINE};
 pub use lock_meta::LockMeta;
 pub use locks::KeyLocks;
-pub use shard::{KeyWaiter, Shard};
+pub use shard::{ExpiryWalk, KeyWaiter, Shard};
+pub use string::Str;
 
 use crate::clock::SharedClock;
 

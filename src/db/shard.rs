@@ -3,14 +3,15 @@
 //! Every change to a key goes through a method here, so that the expiry index, and whatever
 //! else has to follow a key's changes, stays in step in one place.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
 
 use bytes::Bytes;
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::entry::{Entry, Value, NO_DEADLINE};
 use super::lock_meta::LockMeta;
+use super::node::Node;
 
 /// Something waiting for a key to change: a `BLPOP` waiting for an element, a
 /// `LOCK.ACQUIRE … WAIT` waiting for the lock to be free.
@@ -27,16 +28,20 @@ pub trait KeyWaiter: Send {
     fn is_abandoned(&self) -> bool;
 }
 
-/// A shard: keys, and a min-heap of `(deadline, key)` for the keys that have a deadline.
+/// A shard: its keys, each a [`Node`] (key, value and deadline in one allocation) in a hash
+/// table of thin pointers.
 ///
-/// The heap is lazy: a key whose deadline changed or that was deleted leaves a stale item that
-/// is dropped when it surfaces (its deadline no longer matches the entry's). When stale items
-/// outnumber live ones the heap is rebuilt, so its size stays proportional to the keys with a
-/// TTL.
+/// There is no separate expiry index: lookups treat a past deadline as absent and remove the
+/// key (lazy expiry, authoritative), and [`Shard::expire_due`] walks the table from a cursor
+/// that persists between calls, removing the keys it finds past their deadline (active expiry,
+/// which reclaims memory). A key's deadline lives only in its node, so a TTL costs nothing
+/// beyond the node's 8 bytes.
 #[derive(Default)]
 pub struct Shard {
-    map: HashMap<Bytes, Entry>,
-    expiry: BinaryHeap<Reverse<(u64, Bytes)>>,
+    map: HashTable<Node>,
+    hasher: DefaultHashBuilder,
+    /// Where the next active-expiry walk starts (a bucket index).
+    expiry_cursor: usize,
     /// Keys in `map` with a deadline.
     volatile: usize,
     /// Keys removed because their deadline passed, since start.
@@ -57,6 +62,15 @@ pub struct Shard {
     expired_keys: Vec<Bytes>,
 }
 
+/// What one [`Shard::expire_due`] walk did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpiryWalk {
+    /// Keys with a deadline looked at.
+    pub sampled: usize,
+    /// Keys among them removed because their deadline had passed.
+    pub removed: usize,
+}
+
 /// The version of a watched key and how many clients watch it.
 #[derive(Default)]
 struct WatchedVersion {
@@ -65,29 +79,48 @@ struct WatchedVersion {
 }
 
 impl Shard {
-    /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        if self.map.get(key)?.is_expired(now_ms) {
-            self.expire(key);
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The bucket of `key`'s node, expired or not.
+    fn find(&self, key: &[u8]) -> Option<usize> {
+        self.map
+            .find_bucket_index(self.hash(key), |node| node.key() == key)
+    }
+
+    /// The bucket of `key`'s live node at `now_ms`; an expired one is removed and reads as
+    /// absent.
+    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let index = self.find(key)?;
+        if self.node_at(index)?.entry().is_expired(now_ms) {
+            self.expire_at(index);
             return None;
         }
-        self.map.get(key)
+        Some(index)
+    }
+
+    fn node_at(&self, index: usize) -> Option<&Node> {
+        self.map.get_bucket(index)
+    }
+
+    /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        let index = self.find_live(key, now_ms)?;
+        self.node_at(index).map(Node::entry)
     }
 
     /// The live entry of `key`, for changing its value in place. To change the deadline use
     /// [`Shard::set_deadline`].
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        if self.map.get(key)?.is_expired(now_ms) {
-            self.expire(key);
-            return None;
-        }
+        let index = self.find_live(key, now_ms)?;
         self.key_changed(key);
-        self.map.get_mut(key)
+        self.map.get_bucket_mut(index).map(Node::entry_mut)
     }
 
     /// Whether `key` is live at `now_ms`.
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.get(key, now_ms).is_some()
+        self.find_live(key, now_ms).is_some()
     }
 
     /// Stores `value` under `key` with `deadline_ms` ([`NO_DEADLINE`] for none), replacing any
@@ -102,32 +135,41 @@ impl Shard {
         let kept_meta = self.lock_meta_kept_by(key, &value, now_ms);
         let previous = self.remove(key, now_ms);
         self.key_changed(key);
-        let key = Bytes::copy_from_slice(key);
         if deadline_ms != NO_DEADLINE {
-            self.expiry.push(Reverse((deadline_ms, key.clone())));
             self.volatile += 1;
         }
         if let Some(meta) = kept_meta {
-            self.lock_meta.insert(key.clone(), meta);
+            self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
         }
-        self.map.insert(key, Entry { value, deadline_ms });
+        let hash = self.hash(key);
+        let node = Node::new(key, Entry { value, deadline_ms });
+        let hasher = &self.hasher;
+        self.map
+            .insert_unique(hash, node, |node| hasher.hash_one(node.key()));
         previous
     }
 
     /// Removes `key`; returns its value if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
-        let (owned_key, entry) = self.map.remove_entry(key)?;
+        let index = self.find(key)?;
+        let node = self.take_at(index)?;
         self.key_changed(key);
-        if entry.has_deadline() {
-            self.volatile -= 1;
-            self.maybe_rebuild_expiry();
-        }
-        if entry.is_expired(now_ms) {
+        if node.entry().is_expired(now_ms) {
             self.expired_count += 1;
-            self.expired_keys.push(owned_key);
+            self.expired_keys.push(Bytes::copy_from_slice(node.key()));
             return None;
         }
-        Some(entry.value)
+        Some(node.into_entry().value)
+    }
+
+    /// Takes the node in bucket `index` out of the table, keeping the count of keys with a
+    /// deadline right.
+    fn take_at(&mut self, index: usize) -> Option<Node> {
+        let (node, _) = self.map.get_bucket_entry(index).ok()?.remove();
+        if node.entry().has_deadline() {
+            self.volatile -= 1;
+        }
+        Some(node)
     }
 
     /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
@@ -148,21 +190,15 @@ impl Shard {
             (true, false) => self.volatile -= 1,
             _ => {}
         }
-        if deadline_ms != NO_DEADLINE {
-            let key = Bytes::copy_from_slice(key);
-            self.expiry.push(Reverse((deadline_ms, key)));
-        }
-        self.maybe_rebuild_expiry();
         true
     }
 
-    /// Removes an entry whose deadline has passed.
-    fn expire(&mut self, key: &[u8]) {
-        if let Some((key, entry)) = self.map.remove_entry(key) {
-            if entry.has_deadline() {
-                self.volatile -= 1;
-            }
+    /// Removes the node in bucket `index`, whose deadline has passed.
+    fn expire_at(&mut self, index: usize) {
+        if let Some(node) = self.take_at(index) {
             self.expired_count += 1;
+            let key = Bytes::copy_from_slice(node.key());
+            drop(node);
             self.key_changed(&key);
             self.expired_keys.push(key);
         }
@@ -174,7 +210,7 @@ impl Shard {
     fn key_changed(&mut self, key: &[u8]) {
         if !self.lock_meta.is_empty()
             && self.lock_meta.contains_key(key)
-            && !self.map.contains_key(key)
+            && self.find(key).is_none()
         {
             self.lock_meta.remove(key);
         }
@@ -270,47 +306,33 @@ impl Shard {
         }
     }
 
-    /// Removes up to `budget` keys whose deadline is at or before `now_ms`, earliest first.
-    /// Returns how many were removed.
-    pub fn expire_due(&mut self, now_ms: u64, budget: usize) -> usize {
-        let mut removed = 0;
-        while removed < budget {
-            let Some(Reverse((deadline, _))) = self.expiry.peek() else {
-                break;
+    /// One step of active expiry: walks the table from where the last walk stopped, looking
+    /// at up to `sample` keys with a deadline (and at most the whole table once), and removes
+    /// those whose deadline is at or before `now_ms`. The caller repeats while a good share of
+    /// the sample was expired, as Redis's expiry cycle does.
+    pub fn expire_due(&mut self, now_ms: u64, sample: usize) -> ExpiryWalk {
+        let mut walk = ExpiryWalk::default();
+        let buckets = self.map.num_buckets();
+        let mut visited = 0;
+        while walk.sampled < sample && visited < buckets && self.volatile > 0 {
+            let index = self.expiry_cursor % buckets;
+            self.expiry_cursor = index + 1;
+            visited += 1;
+            let Some(node) = self.map.get_bucket(index) else {
+                continue;
             };
-            if *deadline > now_ms {
-                break;
+            if !node.entry().has_deadline() {
+                continue;
             }
-            let Some(Reverse((deadline, key))) = self.expiry.pop() else {
-                break;
-            };
-            if self
-                .map
-                .get(&key)
-                .is_some_and(|e| e.deadline_ms == deadline)
-            {
-                self.expire(&key);
-                removed += 1;
+            walk.sampled += 1;
+            if node.entry().is_expired(now_ms) {
+                // Removal never moves other nodes between buckets, so the walk goes on.
+                self.expire_at(index);
+                walk.removed += 1;
             }
         }
         self.serve_ready(now_ms);
-        removed
-    }
-
-    /// The earliest deadline in the index (possibly a stale one), for timers.
-    pub fn next_deadline(&self) -> Option<u64> {
-        self.expiry.peek().map(|Reverse((deadline, _))| *deadline)
-    }
-
-    fn maybe_rebuild_expiry(&mut self) {
-        if self.expiry.len() > 1024 && self.expiry.len() > 2 * self.volatile {
-            self.expiry = self
-                .map
-                .iter()
-                .filter(|(_, e)| e.has_deadline())
-                .map(|(k, e)| Reverse((e.deadline_ms, k.clone())))
-                .collect();
-        }
+        walk
     }
 
     /// Number of keys stored, expired-but-not-yet-removed ones included.
@@ -328,8 +350,11 @@ impl Shard {
     }
 
     /// Iterates over live keys and entries at `now_ms`.
-    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Entry)> {
-        self.map.iter().filter(move |(_, e)| !e.is_expired(now_ms))
+    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map
+            .iter()
+            .filter(move |node| !node.entry().is_expired(now_ms))
+            .map(|node| (node.key(), node.entry()))
     }
 
     /// Removes every key.
@@ -337,13 +362,15 @@ impl Shard {
         let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();
         self.ready.extend(keys);
         // A flush touches the watched keys it deletes (Redis: only those that existed).
+        let (map, hasher) = (&self.map, &self.hasher);
         for (key, watched) in self.watched.iter_mut() {
-            if self.map.contains_key(key) {
+            let hash = hasher.hash_one(&key[..]);
+            if map.find(hash, |node| node.key() == &key[..]).is_some() {
                 watched.version += 1;
             }
         }
-        self.map = HashMap::new();
-        self.expiry = BinaryHeap::new();
+        self.map = HashTable::new();
+        self.expiry_cursor = 0;
         self.volatile = 0;
         self.lock_meta = HashMap::new();
     }
@@ -352,9 +379,9 @@ impl Shard {
     pub fn approximate_memory(&self) -> usize {
         self.map
             .iter()
-            .map(|(k, e)| k.len() + e.value.heap_size() + 64)
+            .map(|node| node.key().len() + node.entry().value.heap_size() + 64)
             .sum::<usize>()
-            + self.expiry.len() * 40
+            + self.map.num_buckets() * 9
             + self.lock_meta.len() * 96
     }
 }
@@ -367,7 +394,7 @@ impl Shard {
     /// The lock metadata of `key`, if the key is live and still holds the metadata's token.
     pub fn lock_meta(&self, key: &[u8], now_ms: u64) -> Option<&LockMeta> {
         let meta = self.lock_meta.get(key)?;
-        let entry = self.map.get(key)?;
+        let entry = self.node_at(self.find(key)?)?.entry();
         (!entry.is_expired(now_ms) && holds_token(&entry.value, &meta.token)).then_some(meta)
     }
 
@@ -385,7 +412,7 @@ impl Shard {
 
     /// Attaches lock metadata to the live key `key` (a grant just stored `meta.token` there).
     pub fn set_lock_meta(&mut self, key: &[u8], meta: LockMeta) {
-        if self.map.contains_key(key) {
+        if self.find(key).is_some() {
             self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
         }
     }
@@ -402,7 +429,7 @@ impl Shard {
 
     /// The deadline of the live key `key` ([`NO_DEADLINE`] for none), without touching it.
     pub fn peek_deadline(&self, key: &[u8], now_ms: u64) -> Option<u64> {
-        let entry = self.map.get(key)?;
+        let entry = self.node_at(self.find(key)?)?.entry();
         (!entry.is_expired(now_ms)).then_some(entry.deadline_ms)
     }
 
@@ -410,10 +437,15 @@ impl Shard {
     /// waiting client calls this when the holder's deadline comes (active expiry is too coarse
     /// for a lock handoff) or when it leaves the queue (so the next waiter learns it is first).
     pub fn offer_to_waiters(&mut self, key: &[u8], now_ms: u64) {
-        if self.map.get(key).is_some_and(|e| e.is_expired(now_ms)) {
-            self.expire(key);
-        } else {
-            self.key_changed(key);
+        match self.find(key) {
+            Some(index)
+                if self
+                    .node_at(index)
+                    .is_some_and(|n| n.entry().is_expired(now_ms)) =>
+            {
+                self.expire_at(index);
+            }
+            _ => self.key_changed(key),
         }
     }
 
@@ -436,19 +468,20 @@ fn holds_token(value: &Value, token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::string::Str;
 
     #[test]
     fn lazy_and_active_expiry() {
         let mut shard = Shard::default();
-        shard.insert(b"a", Value::Str(Bytes::from("1")), 100, 10);
-        shard.insert(b"b", Value::Str(Bytes::from("2")), NO_DEADLINE, 10);
+        shard.insert(b"a", Value::Str(Str::from("1")), 100, 10);
+        shard.insert(b"b", Value::Str(Str::from("2")), NO_DEADLINE, 10);
         assert!(shard.contains(b"a", 99));
         assert!(!shard.contains(b"a", 100));
         assert_eq!(shard.len(), 1);
-        shard.insert(b"c", Value::Str(Bytes::from("3")), 200, 10);
+        shard.insert(b"c", Value::Str(Str::from("3")), 200, 10);
         shard.set_deadline(b"c", 300, 10);
-        assert_eq!(shard.expire_due(250, 10), 0, "stale item skipped");
-        assert_eq!(shard.expire_due(300, 10), 1);
+        assert_eq!(shard.expire_due(250, 10).removed, 0, "not due yet");
+        assert_eq!(shard.expire_due(300, 10).removed, 1);
         assert_eq!(shard.volatile_len(), 0);
         assert!(shard.contains(b"b", 1_000_000));
     }
@@ -457,11 +490,12 @@ mod tests {
 #[cfg(test)]
 mod watch_tests {
     use super::*;
+    use crate::db::string::Str;
 
     #[test]
     fn watched_versions_follow_changes_not_reads() {
         let mut shard = Shard::default();
-        shard.insert(b"k", Value::Str(Bytes::from("v")), 100, 0);
+        shard.insert(b"k", Value::Str(Str::from("v")), 100, 0);
         let version = shard.watch(b"k");
         shard.get(b"k", 10);
         assert_eq!(shard.watch_version(b"k"), version, "a read is no change");
@@ -475,7 +509,7 @@ mod watch_tests {
     #[test]
     fn past_deadline_deletes_without_expiring() {
         let mut shard = Shard::default();
-        shard.insert(b"k", Value::Str(Bytes::from("v")), NO_DEADLINE, 0);
+        shard.insert(b"k", Value::Str(Str::from("v")), NO_DEADLINE, 0);
         assert!(shard.set_deadline(b"k", 5, 10));
         assert_eq!(shard.volatile_len(), 0);
         assert!(!shard.has_expired_keys());
@@ -488,6 +522,7 @@ mod waiter_tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::db::string::Str;
 
     /// Takes the key once it is absent, recording its name in `log`.
     struct TakeWhenFree {
@@ -500,7 +535,7 @@ mod waiter_tests {
             if shard.contains(key, now_ms) {
                 return false;
             }
-            shard.insert(key, Value::Str(Bytes::from(self.name)), NO_DEADLINE, now_ms);
+            shard.insert(key, Value::Str(Str::from(self.name)), NO_DEADLINE, now_ms);
             self.log.lock().unwrap().push(self.name);
             true
         }
@@ -513,7 +548,7 @@ mod waiter_tests {
     fn waiters_served_in_order_one_per_change() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut shard = Shard::default();
-        shard.insert(b"lock", Value::Str(Bytes::from("holder")), 50, 0);
+        shard.insert(b"lock", Value::Str(Str::from("holder")), 50, 0);
         for name in ["first", "second"] {
             let waiter = TakeWhenFree {
                 name,

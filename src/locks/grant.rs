@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::FencingSequence;
 use crate::command::strings::read_string;
-use crate::db::{LockMeta, Shard, Value, NO_DEADLINE};
+use crate::db::{LockMeta, Shard, Str, Value, NO_DEADLINE};
 use crate::errors::{self, Error};
 
 /// What `LOCK.ACQUIRE` asks for.
@@ -83,7 +83,7 @@ pub fn try_acquire(
 ) -> Result<Acquired, Error> {
     let Some(entry) = shard.get(key, now_ms) else {
         let deadline = lease_end(now_ms, request.ttl_ms);
-        shard.insert(key, Value::Str(request.token.clone()), deadline, now_ms);
+        shard.insert(key, Value::Str(Str::from(&request.token)), deadline, now_ms);
         let grant = Grant {
             fencing: fencing.next(),
             kind: GrantKind::Fresh,
@@ -301,10 +301,10 @@ mod tests {
             &fencing,
         ));
         // Rewritten with the same token (an extension by `SET … XX PX`): kept.
-        shard.insert(b"k", Value::Str(Bytes::from("a")), 500, 1);
+        shard.insert(b"k", Value::Str(Str::from("a")), 500, 1);
         assert_eq!(shard.lock_meta(b"k", 1).map(|m| m.fencing), Some(1));
         // Overwritten with another value: dropped.
-        shard.insert(b"k", Value::Str(Bytes::from("b")), 500, 2);
+        shard.insert(b"k", Value::Str(Str::from("b")), 500, 2);
         assert_eq!(shard.lock_meta(b"k", 2), None);
         assert_eq!(shard.lock_meta_keys().count(), 0);
         // Deleted, expired, flushed: dropped.
@@ -323,7 +323,7 @@ mod tests {
             3,
             &fencing,
         ));
-        assert_eq!(shard.expire_due(103, 10), 1);
+        assert_eq!(shard.expire_due(103, 10).removed, 1);
         granted(try_acquire(
             &mut shard,
             b"f",
@@ -342,7 +342,7 @@ mod tests {
             &fencing,
         ));
         if let Some(entry) = shard.get_mut(b"g", 3) {
-            entry.value = Value::Str(Bytes::from("8"));
+            entry.value = Value::Str(Str::from("8"));
         }
         assert_eq!(shard.lock_meta(b"g", 3), None);
     }
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn a_reentrant_acquire_of_a_plain_key_counts_its_first_hold() {
         let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
-        shard.insert(b"k", Value::Str(Bytes::from("a")), 100, 0);
+        shard.insert(b"k", Value::Str(Str::from("a")), 100, 0);
         let grant = granted(try_acquire(
             &mut shard,
             b"k",

@@ -341,7 +341,7 @@ mod tests {
             self.with_shard(|shard, now| {
                 crate::command::strings::read_string(shard, b"k", now)
                     .unwrap()
-                    .cloned()
+                    .map(crate::db::Str::to_bytes)
             })
         }
 

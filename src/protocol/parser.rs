@@ -16,6 +16,10 @@ pub const UNAUTH_MAX_MULTIBULK_LEN: i64 = 10;
 /// …and bulk strings of at most this many bytes.
 pub const UNAUTH_MAX_BULK_LEN: i64 = 16 * 1024;
 
+/// No argument is longer than this, whatever `proto-max-bulk-len` says: the keyspace keeps a
+/// key's length in 32 bits.
+pub const MAX_ARGUMENT_LEN: i64 = u32::MAX as i64;
+
 /// Limits that apply to one parse call; `authenticated: false` selects the small pre-AUTH ones.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -126,7 +130,7 @@ impl Parser {
                             return Ok(None);
                         };
                         let len = line
-                            .filter(|&n| n >= 0 && n <= limits.max_bulk_len)
+                            .filter(|&n| n >= 0 && n <= limits.max_bulk_len.min(MAX_ARGUMENT_LEN))
                             .ok_or_else(|| ProtocolError::new("invalid bulk length"))?;
                         if !limits.authenticated && len > UNAUTH_MAX_BULK_LEN {
                             return Err(ProtocolError::new("unauthenticated bulk length"));
