@@ -41,7 +41,6 @@ pub mod transactions;
 pub mod zset_combine;
 pub mod zsets;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -225,8 +224,13 @@ fn families() -> impl Iterator<Item = &'static CommandSpec> {
     .flatten()
 }
 
-static TABLE: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
-    LazyLock::new(|| families().map(|spec| (spec.name, spec)).collect());
+/// Commands by lower-case name, as bytes: a lookup neither validates UTF-8 nor runs SipHash.
+static TABLE: LazyLock<hashbrown::HashMap<&'static [u8], &'static CommandSpec>> =
+    LazyLock::new(|| {
+        families()
+            .map(|spec| (spec.name.as_bytes(), spec))
+            .collect()
+    });
 
 /// Every command, for `COMMAND` and `COMMAND COUNT`.
 pub fn all_commands() -> impl Iterator<Item = &'static CommandSpec> {
@@ -242,7 +246,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut lower[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    TABLE.get(std::str::from_utf8(lower).ok()?).copied()
+    TABLE.get(&*lower).copied()
 }
 
 /// What a handler sees: the server, its own client, the shards it holds, and the time of this

@@ -133,20 +133,46 @@ impl Shard {
         now_ms: u64,
     ) -> Option<Value> {
         let kept_meta = self.lock_meta_kept_by(key, &value, now_ms);
-        let previous = self.remove(key, now_ms);
-        self.key_changed(key);
+        let node = Node::new(key, Entry { value, deadline_ms });
         if deadline_ms != NO_DEADLINE {
             self.volatile += 1;
         }
-        if let Some(meta) = kept_meta {
-            self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
-        }
         let hash = self.hash(key);
-        let node = Node::new(key, Entry { value, deadline_ms });
-        let hasher = &self.hasher;
-        self.map
-            .insert_unique(hash, node, |node| hasher.hash_one(node.key()));
-        previous
+        let slot = self
+            .map
+            .find_bucket_index(hash, |node| node.key() == key)
+            .and_then(|index| self.map.get_bucket_mut(index));
+        let previous = match slot {
+            // Replaced in place: one lookup, and the bucket stays where it is.
+            Some(slot) => Some(std::mem::replace(slot, node).into_entry()),
+            None => {
+                let hasher = &self.hasher;
+                self.map
+                    .insert_unique(hash, node, |node| hasher.hash_one(node.key()));
+                None
+            }
+        };
+        // Metadata belongs to the holding just replaced, unless the new value keeps its token.
+        match kept_meta {
+            Some(meta) => {
+                self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
+            }
+            None if !self.lock_meta.is_empty() => {
+                self.lock_meta.remove(key);
+            }
+            None => {}
+        }
+        self.key_changed(key);
+        let previous = previous?;
+        if previous.has_deadline() {
+            self.volatile -= 1;
+        }
+        if previous.is_expired(now_ms) {
+            self.expired_count += 1;
+            self.expired_keys.push(Bytes::copy_from_slice(key));
+            return None;
+        }
+        Some(previous.value)
     }
 
     /// Removes `key`; returns its value if it was live.
