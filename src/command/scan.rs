@@ -83,16 +83,8 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
             pick -= size;
             continue;
         }
-        let shard = ctx.locks.shard_at(index)?;
-        let live = shard.iter_live(now).count();
-        if live > 0 {
-            let nth = fastrand::usize(..live);
-            return Ok(Reply::bulk_or_nil(
-                shard
-                    .iter_live(now)
-                    .nth(nth)
-                    .map(|(key, _)| Bytes::copy_from_slice(key)),
-            ));
+        if let Some(key) = ctx.locks.shard_at(index)?.random_key(now) {
+            return Ok(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
         break;
     }

@@ -383,6 +383,21 @@ impl Shard {
             .map(|node| (node.key(), node.entry()))
     }
 
+    /// A live key picked at random: the first live one from a random bucket on, so constant
+    /// time on average (keys after long empty runs are a little likelier, as with any open
+    /// table). `None` when no key is live.
+    pub fn random_key(&self, now_ms: u64) -> Option<&[u8]> {
+        let buckets = self.map.num_buckets();
+        if self.map.is_empty() || buckets == 0 {
+            return None;
+        }
+        let start = fastrand::usize(..buckets);
+        (0..buckets)
+            .filter_map(|step| self.map.get_bucket((start + step) % buckets))
+            .find(|node| !node.entry().is_expired(now_ms))
+            .map(Node::key)
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();

@@ -181,11 +181,28 @@ fn read_header_line(
 
 /// Parses a decimal length the way Redis's `string2ll` does: optional `-`, digits, no spaces,
 /// no leading `+`, no overflow.
-fn parse_len(digits: &[u8]) -> Option<i64> {
-    std::str::from_utf8(digits)
-        .ok()
-        .filter(|s| !s.is_empty() && !s.starts_with('+'))
-        .and_then(|s| s.parse::<i64>().ok())
+fn parse_len(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        let digit = i64::from(digit - b'0');
+        // Accumulated on the negative side, which holds one more value (i64::MIN).
+        value = value.checked_mul(10)?.checked_sub(digit)?;
+    }
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
@@ -297,6 +314,34 @@ fn hex_val(c: u8) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_parse_as_string2ll_does() {
+        let std_parse = |text: &str| {
+            Some(text)
+                .filter(|s| !s.is_empty() && !s.starts_with('+'))
+                .and_then(|s| s.parse::<i64>().ok())
+        };
+        for text in [
+            "",
+            "-",
+            "+5",
+            "5",
+            "-5",
+            "007",
+            "-0",
+            " 5",
+            "5 ",
+            "1x",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "--1",
+        ] {
+            assert_eq!(parse_len(text.as_bytes()), std_parse(text), "{text:?}");
+        }
+    }
 
     const OPEN: Limits = Limits {
         max_bulk_len: 512 * 1024 * 1024,
