@@ -5,6 +5,12 @@
 //! `title | our workload | reference workload | metric | higher or lower (is better) | target`,
 //! where the target is the ratio to reach (`1.5` means ours ≥ 1.5 × reference when higher is
 //! better, ours ≤ 1.5 × reference when lower is better; `-` for none). `#` starts a comment.
+//!
+//! The ratio of a row is paired by round: each round measures both servers back to back, so the
+//! ratio is the median over rounds of that round's ours / reference. Drift on a shared machine
+//! (another job starting, a slower minute) then moves both sides of a pair together instead of
+//! landing on one server's median. Rows without common rounds fall back to the ratio of the
+//! medians.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -68,10 +74,44 @@ impl Goal {
     }
 }
 
-/// A side of a row: the values of each round, or why there are none.
+/// A side of a row: the value of each round (with the round's label, empty when the line had
+/// none), or why there are none.
 enum Side {
-    Values(Vec<f64>),
+    Values(Vec<(String, f64)>),
     Missing(String),
+}
+
+/// The median of `values` (`None` when empty).
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(values[n / 2]),
+        _ => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
+}
+
+/// ours / reference: the median of the per-round ratios where both sides have the round, else
+/// the ratio of the medians.
+fn paired_ratio(ours: &Side, reference: &Side) -> Option<f64> {
+    if let (Side::Values(a), Side::Values(b)) = (ours, reference) {
+        let ratios: Vec<f64> = a
+            .iter()
+            .filter(|(round, _)| !round.is_empty())
+            .filter_map(|(round, x)| {
+                let (_, y) = b.iter().find(|(r, _)| r == round)?;
+                (*y != 0.0).then(|| x / y)
+            })
+            .collect();
+        if !ratios.is_empty() {
+            return median(ratios);
+        }
+    }
+    match (ours.median(), reference.median()) {
+        (Some(a), Some(b)) if b != 0.0 => Some(a / b),
+        _ => None,
+    }
 }
 
 impl Side {
@@ -79,20 +119,13 @@ impl Side {
         let Side::Values(values) = self else {
             return None;
         };
-        let mut sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(sorted[n / 2]),
-            _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
-        }
+        median(values.iter().map(|(_, v)| *v).collect())
     }
 
     fn cell(&self) -> String {
         match (self, self.median()) {
             (Side::Values(values), Some(median)) => {
-                let rounds: Vec<String> = values.iter().map(|v| format_value(*v)).collect();
+                let rounds: Vec<String> = values.iter().map(|(_, v)| format_value(*v)).collect();
                 format!("{} ({})", format_value(median), rounds.join(" / "))
             }
             (Side::Missing(why), _) => why.clone(),
@@ -143,10 +176,7 @@ pub fn run(args: &Args) -> io::Result<()> {
         .map(|pair| {
             let ours = side(&lines, &pair.ours, &args.ours, &pair.metric);
             let reference = side(&lines, &pair.reference, &args.reference, &pair.metric);
-            let ratio = match (ours.median(), reference.median()) {
-                (Some(a), Some(b)) if b != 0.0 => Some(a / b),
-                _ => None,
-            };
+            let ratio = paired_ratio(&ours, &reference);
             Row {
                 pair,
                 ours,
@@ -215,7 +245,8 @@ fn side(lines: &[Fields], workload: &str, server: &str, metric: &str) -> Side {
         match line.get("status").map(String::as_str) {
             Some("ok") | Some("partial") => {
                 if let Some(value) = line.get(metric).and_then(|v| v.parse::<f64>().ok()) {
-                    values.push(value);
+                    let round = line.get("round").cloned().unwrap_or_default();
+                    values.push((round, value));
                 }
             }
             Some(status) => missing = Some(status.to_string()),
@@ -255,7 +286,7 @@ fn markdown(rows: &[Row], ours: &str, reference: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| workload | metric | {ours} | {reference} | ratio {ours}/{reference} | target | met |"
+        "| workload | metric | {ours} | {reference} | ratio {ours}/{reference} (median of per-round ratios) | target | met |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for row in rows {
@@ -313,7 +344,7 @@ fn svg(rows: &[Row], ours: &str, reference: &str) -> String {
     );
     let _ = writeln!(
         out,
-        r##"<text x="10" y="38" fill="#555">bar: median of rounds; tick: target; green = target met, orange = missed, grey = no comparison</text>"##
+        r##"<text x="10" y="38" fill="#555">bar: ratio, median of per-round ratios; tick: target; green = target met, orange = missed, grey = no comparison</text>"##
     );
     for grid in [0.01, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0] {
         let gx = x(grid);
@@ -422,11 +453,32 @@ mod tests {
         let lines = parse_results(results);
         let a = side(&lines, "a", "latchkey", "ops_per_s");
         assert_eq!(a.median(), Some(200.0));
+        let redis = side(&lines, "a", "redis", "ops_per_s");
+        assert_eq!(
+            paired_ratio(&a, &redis),
+            Some(2.0),
+            "no rounds: ratio of medians"
+        );
         let b = side(&lines, "b", "latchkey", "ops_per_s");
         assert!(matches!(b, Side::Missing(ref why) if why == "unsupported"));
         assert!(!pairs[1].higher_is_better);
         assert_eq!(pairs[0].target, Goal::Ratio(1.5));
         assert_eq!(Goal::parse("abs<=10"), Goal::AtMost(10.0));
         assert_eq!(Goal::parse("-"), Goal::None);
+    }
+
+    #[test]
+    fn ratios_pair_rounds() {
+        // Round 2 ran on a slower machine for both servers: pairing keeps the ratio at 2.
+        let results = "workload=a server=latchkey status=ok ops_per_s=400 round=1\n\
+                       workload=a server=redis status=ok ops_per_s=200 round=1\n\
+                       workload=a server=redis status=ok ops_per_s=50 round=2\n\
+                       workload=a server=latchkey status=ok ops_per_s=100 round=2\n\
+                       workload=a server=latchkey status=ok ops_per_s=300 round=3\n";
+        let lines = parse_results(results);
+        let ours = side(&lines, "a", "latchkey", "ops_per_s");
+        let reference = side(&lines, "a", "redis", "ops_per_s");
+        assert_eq!(paired_ratio(&ours, &reference), Some(2.0));
+        assert_eq!(ours.median(), Some(300.0));
     }
 }
