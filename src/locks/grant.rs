@@ -56,6 +56,11 @@ fn lease_end(now_ms: u64, ttl_ms: u64) -> u64 {
 /// Acquires `key` for `request` once the waiters already queued on it have had their turn:
 /// a holder whose deadline has passed is expired and the queue served first, so a newcomer never
 /// overtakes a client that was waiting.
+///
+/// A key that is live is not offered to its queue: every change to a key serves its queue when
+/// the change is made, so a held key's waiters cannot be served until it changes again. Only a
+/// key that lapsed unseen (or is absent) is offered, and changes made earlier by the same
+/// command or script are served first.
 pub fn acquire_in_turn(
     shard: &mut Shard,
     key: &[u8],
@@ -63,7 +68,9 @@ pub fn acquire_in_turn(
     now_ms: u64,
     fencing: &FencingSequence,
 ) -> Result<Acquired, Error> {
-    shard.offer_to_waiters(key, now_ms);
+    if shard.peek_deadline(key, now_ms).is_none() {
+        shard.offer_to_waiters(key, now_ms);
+    }
     shard.serve_ready(now_ms);
     try_acquire(shard, key, request, now_ms, fencing)
 }
