@@ -372,6 +372,61 @@ mod tests {
         assert!(shard.contains(b"k", 2));
     }
 
+    /// Takes the key once it is absent; counts the offers it gets.
+    struct CountingWaiter {
+        offers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::db::KeyWaiter for CountingWaiter {
+        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+            self.offers
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if shard.contains(key, now_ms) {
+                return false;
+            }
+            shard.insert(key, Value::Str(Bytes::from("queued")), NO_DEADLINE, now_ms);
+            true
+        }
+        fn is_abandoned(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn acquire_in_turn_serves_the_queue_of_a_lapsed_key_first_and_leaves_a_live_one_alone() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        let offers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 100, false),
+            0,
+            &fencing,
+        ));
+        let waiter = CountingWaiter {
+            offers: offers.clone(),
+        };
+        shard.add_waiter(b"k", Box::new(waiter));
+        // Held: the queue cannot be served, and is not offered the key.
+        assert_eq!(
+            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 50, &fencing),
+            Ok(Acquired::Busy { deadline_ms: 100 })
+        );
+        assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Lapsed unseen: the queued client takes it before the newcomer.
+        assert_eq!(
+            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 100, &fencing),
+            Ok(Acquired::Busy {
+                deadline_ms: NO_DEADLINE
+            })
+        );
+        assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            read_string(&mut shard, b"k", 100).unwrap().cloned(),
+            Some(Bytes::from("queued"))
+        );
+    }
+
     #[test]
     fn extend_only_for_the_holder() {
         let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
