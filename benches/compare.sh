@@ -140,6 +140,9 @@ for round in $(seq 1 "$ROUNDS"); do
     only latchkey "$round" cycle --clients "$CLIENTS" -d "$DURATION" --name lock_cycle_delifeq --release delifeq
     for n in 2 16 64; do
         only latchkey "$round" contend -d "$DURATION" --contenders "$n" --name "contend${n}_wait" --mode wait
+        # Each release sent with the next acquire, as a pipelining client would. Polling stays
+        # unpipelined: a poller's own retry sent with its release retakes the lock every time.
+        only latchkey "$round" contend -d "$DURATION" --contenders "$n" --name "contend${n}_wait_pipelined" --mode wait --pipeline-release
         for server in $(order "$round"); do
             release=evalsha; [ "$server" = latchkey ] && release=delifeq
             bench "$server" "$round" contend -d "$DURATION" --contenders "$n" --name "contend${n}_poll1ms" --mode poll --retry-ms 1 --release "$release"

@@ -109,8 +109,10 @@ async fn serve_client<S: Stream>(
                     tokio::pin!(wait);
                     let mailbox = client_mailbox(client);
                     loop {
+                        // The socket first: a client seen gone drops the wait before it can
+                        // complete, so a lock granted to it meanwhile passes to the next waiter.
                         tokio::select! {
-                            reply = &mut wait => break reply,
+                            biased;
                             read = socket.read_buf(&mut input) => {
                                 match read {
                                     Ok(n) if n > 0 => unparsed += n,
@@ -120,6 +122,7 @@ async fn serve_client<S: Stream>(
                                     return;
                                 }
                             }
+                            reply = &mut wait => break reply,
                             _ = shutting_down(shared), if waits_for_others(&request) => {
                                 let reply: Reply = crate::errors::UNBLOCKED_SHUTDOWN.into();
                                 reply.encode(&mut output, client.resp3);

@@ -136,3 +136,48 @@ fn missing_commands_are_reported_unsupported() {
         line["error"]
     );
 }
+
+#[test]
+fn contention_with_the_release_pipelined_behind_the_next_acquire() {
+    let server = Server::new(Config::default())
+        .start_background()
+        .expect("start server");
+    let port = server.local_addr().port();
+    for mode in ["wait", "poll"] {
+        let contend = bench(
+            port,
+            &[
+                "contend",
+                "--mode",
+                mode,
+                "--contenders",
+                "3",
+                "--retry-ms",
+                "1",
+                "--release",
+                "delifeq",
+                "--pipeline-release",
+                "-d",
+                "0.3",
+            ],
+        );
+        assert_eq!(contend["status"], "ok", "{mode}");
+        assert_eq!(contend["pipeline_release"], "true");
+        assert_eq!(contend["overlaps"], "0", "{mode}");
+        assert_eq!(contend["errors"], "0", "{mode}");
+        assert_eq!(contend["grants"].split(',').count(), 3);
+        if mode == "wait" {
+            // Queued in order: every contender gets the lock.
+            assert!(contend["grants_min"].parse::<u64>().unwrap() > 0);
+        }
+    }
+    // Every contender released at the end: the key is free.
+    let mut probe = std::net::TcpStream::connect(server.local_addr()).expect("connect");
+    use std::io::{Read, Write};
+    probe
+        .write_all(b"*2\r\n$6\r\nEXISTS\r\n$14\r\ncontended:lock\r\n")
+        .expect("write");
+    let mut reply = [0u8; 4];
+    probe.read_exact(&mut reply).expect("read");
+    assert_eq!(&reply, b":0\r\n");
+}

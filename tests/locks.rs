@@ -701,3 +701,68 @@ fn the_redis_crate_example_from_the_readme() {
         assert!(released);
     }
 }
+
+#[test]
+fn a_release_pipelined_with_the_next_acquire_passes_the_lock_in_order() {
+    let server = common::start();
+    let mut admin = server.raw();
+    let mut a = server.raw();
+    let mut b = server.raw();
+    acquire(&mut a, "LOCK.ACQUIRE p a PX 60000");
+    send(&mut b, "LOCK.ACQUIRE p b PX 60000 WAIT 10000");
+    until_waiters(&mut admin, "p", 1);
+    for _ in 0..3 {
+        // The holder releases and asks again in one write: the waiter gets the lock, and the
+        // holder's new acquire queues behind it.
+        let mut both = encode(&[&b"LOCK.RELEASE"[..], b"p", b"a"]);
+        both.extend(encode(&[
+            &b"LOCK.ACQUIRE"[..],
+            b"p",
+            b"a",
+            b"PX",
+            b"60000",
+            b"WAIT",
+            b"10000",
+        ]));
+        a.send(&both);
+        assert_eq!(a.read_reply(), b":1\r\n");
+        assert!(b.read_reply().starts_with(b":"));
+        admin.expect("GET p", "$1\r\nb\r\n");
+        until_waiters(&mut admin, "p", 1);
+        // And back the other way.
+        let mut both = encode(&[&b"LOCK.RELEASE"[..], b"p", b"b"]);
+        both.extend(encode(&[
+            &b"LOCK.ACQUIRE"[..],
+            b"p",
+            b"b",
+            b"PX",
+            b"60000",
+            b"WAIT",
+            b"10000",
+        ]));
+        b.send(&both);
+        assert_eq!(b.read_reply(), b":1\r\n");
+        assert!(a.read_reply().starts_with(b":"));
+        admin.expect("GET p", "$1\r\na\r\n");
+        until_waiters(&mut admin, "p", 1);
+    }
+}
+
+#[test]
+fn a_wait_on_a_lock_without_a_ttl_lasts_its_wait_time() {
+    // The holder has no deadline: the waiter's one timer is its wait's end.
+    let server = common::start();
+    let mut admin = server.raw();
+    let mut holder = server.raw();
+    let mut waiter = server.raw();
+    holder.expect("SET forever h", "+OK\r\n");
+    let started = Instant::now();
+    waiter.expect("LOCK.ACQUIRE forever w PX 1000 WAIT 60", "$-1\r\n");
+    assert!(started.elapsed() >= Duration::from_millis(60));
+    assert_eq!(waiters(&mut admin, "forever"), 0);
+    send(&mut waiter, "LOCK.ACQUIRE forever w PX 1000 WAIT 10000");
+    until_waiters(&mut admin, "forever", 1);
+    holder.expect("DEL forever", ":1\r\n");
+    assert!(waiter.read_reply().starts_with(b":"));
+    admin.expect("GET forever", "$1\r\nw\r\n");
+}

@@ -56,6 +56,11 @@ fn lease_end(now_ms: u64, ttl_ms: u64) -> u64 {
 /// Acquires `key` for `request` once the waiters already queued on it have had their turn:
 /// a holder whose deadline has passed is expired and the queue served first, so a newcomer never
 /// overtakes a client that was waiting.
+///
+/// A key that is live is not offered to its queue: every change to a key serves its queue when
+/// the change is made, so a held key's waiters cannot be served until it changes again. Only a
+/// key that lapsed unseen (or is absent) is offered, and changes made earlier by the same
+/// command or script are served first.
 pub fn acquire_in_turn(
     shard: &mut Shard,
     key: &[u8],
@@ -63,7 +68,9 @@ pub fn acquire_in_turn(
     now_ms: u64,
     fencing: &FencingSequence,
 ) -> Result<Acquired, Error> {
-    shard.offer_to_waiters(key, now_ms);
+    if shard.peek_deadline(key, now_ms).is_none() {
+        shard.offer_to_waiters(key, now_ms);
+    }
     shard.serve_ready(now_ms);
     try_acquire(shard, key, request, now_ms, fencing)
 }
@@ -363,6 +370,61 @@ mod tests {
         undo_grant(&mut shard, b"k", b"a", &grant, 2);
         assert_eq!(shard.lock_meta(b"k", 2).map(|m| m.holds), Some(1));
         assert!(shard.contains(b"k", 2));
+    }
+
+    /// Takes the key once it is absent; counts the offers it gets.
+    struct CountingWaiter {
+        offers: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl crate::db::KeyWaiter for CountingWaiter {
+        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+            self.offers
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if shard.contains(key, now_ms) {
+                return false;
+            }
+            shard.insert(key, Value::Str(Bytes::from("queued")), NO_DEADLINE, now_ms);
+            true
+        }
+        fn is_abandoned(&self) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn acquire_in_turn_serves_the_queue_of_a_lapsed_key_first_and_leaves_a_live_one_alone() {
+        let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
+        let offers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        granted(try_acquire(
+            &mut shard,
+            b"k",
+            &request("a", 100, false),
+            0,
+            &fencing,
+        ));
+        let waiter = CountingWaiter {
+            offers: offers.clone(),
+        };
+        shard.add_waiter(b"k", Box::new(waiter));
+        // Held: the queue cannot be served, and is not offered the key.
+        assert_eq!(
+            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 50, &fencing),
+            Ok(Acquired::Busy { deadline_ms: 100 })
+        );
+        assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Lapsed unseen: the queued client takes it before the newcomer.
+        assert_eq!(
+            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 100, &fencing),
+            Ok(Acquired::Busy {
+                deadline_ms: NO_DEADLINE
+            })
+        );
+        assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            read_string(&mut shard, b"k", 100).unwrap().cloned(),
+            Some(Bytes::from("queued"))
+        );
     }
 
     #[test]

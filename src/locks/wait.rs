@@ -17,14 +17,16 @@
 //!   The queue entry keeps the waiter told of the holder's deadline (each offer of a busy key
 //!   updates it), so `PEXPIRE` and `LOCK.EXTEND` move the wake-up.
 //!
+//! The two deadlines share one timer, set for the earlier of them, so a wait arms one timer,
+//! and re-arms it only when the holder's deadline moves earlier or passes.
+//!
 //! When the future is dropped (client disconnected, wait over) its guard closes the channel,
-//! takes back a grant that was sent but never handed to the connection, and offers the key to
-//! the queue again so the next waiter learns it is first. A received grant is held by the guard
-//! across one yield before it is returned, so a disconnect the connection notices in the same
-//! turn still takes it back. Only a grant whose reply has left for the client stays with it,
-//! for its lease.
+//! takes back a grant that was sent but never received, and offers the key to the queue again
+//! so the next waiter learns it is first. A grant is returned in the poll that receives it: the
+//! connection polls its client's socket before the wait (see `crate::connection`), so a
+//! disconnect it can see drops the wait, and the grant is taken back, before the grant is ever
+//! received. Only a grant whose reply has left for the client stays with it, for its lease.
 
-use std::future::pending;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,10 @@ use super::grant::{acquire_in_turn, try_acquire, undo_grant};
 use super::{AcquireRequest, Acquired, FencingSequence, Grant};
 use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard, NO_DEADLINE};
 use crate::errors::Error;
+
+/// The longest single sleep of a waiting client (a holder's deadline further off is slept
+/// towards in steps): far beyond any real lease, and safe to add to an `Instant`.
+const MAX_SLEEP: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What a waiting client and its queue entry share: the holder's deadline as last seen under the
 /// shard lock, and a wake-up for when it changes.
@@ -53,9 +59,13 @@ impl HolderWatch {
         }
     }
 
-    /// Records the holder's deadline, waking the client if it moved.
+    /// Records the holder's deadline, waking the client only if it moved earlier: its timer is
+    /// set for the deadline it last read, so a later one is picked up when that timer fires
+    /// (the client then finds the key still held and sleeps again). Every handoff gives the
+    /// key a new holder with a later deadline, seen by the next waiter in line; waking that
+    /// waiter for it would put a useless task switch on the path of every handoff.
     fn note(&self, deadline_ms: u64) {
-        if self.deadline_ms.swap(deadline_ms, Ordering::SeqCst) != deadline_ms {
+        if self.deadline_ms.swap(deadline_ms, Ordering::SeqCst) > deadline_ms {
             self.changed.notify_one();
         }
     }
@@ -145,8 +155,6 @@ struct Queued {
     watch: Arc<HolderWatch>,
     /// `None` once settled (grant received, or wait given up).
     grant: Option<oneshot::Receiver<Grant>>,
-    /// A grant received but not yet handed to the connection.
-    received: Option<Grant>,
 }
 
 /// What woke a waiting client.
@@ -184,60 +192,50 @@ impl Queued {
                 wait,
                 watch,
                 grant: Some(receiver),
-                received: None,
             })),
         }
     }
 
     async fn wait(&mut self) -> Option<Grant> {
-        let give_up = tokio::time::sleep_until(self.wait.give_up_at);
-        tokio::pin!(give_up);
+        let timer = tokio::time::sleep_until(self.next_wake_up());
+        tokio::pin!(timer);
         loop {
-            let holder_due = self.holder_due();
             let receiver = self.grant.as_mut()?;
             let wake = tokio::select! {
                 biased;
                 grant = receiver => Wake::Granted(grant.ok()),
-                _ = &mut give_up => Wake::GaveUp,
                 _ = self.watch.changed.notified() => Wake::DeadlineMoved,
-                _ = holder_due => Wake::HolderDue,
+                _ = &mut timer => {
+                    if Instant::now() >= self.wait.give_up_at {
+                        Wake::GaveUp
+                    } else {
+                        Wake::HolderDue
+                    }
+                }
             };
             match wake {
                 Wake::Granted(grant) => {
                     self.grant = None;
-                    return self.hand_over(grant?).await;
+                    return grant;
                 }
-                Wake::GaveUp => {
-                    let grant = self.give_up()?;
-                    return self.hand_over(grant).await;
-                }
+                Wake::GaveUp => return self.give_up(),
                 Wake::DeadlineMoved => {}
                 Wake::HolderDue => self.offer(),
             }
+            timer.as_mut().reset(self.next_wake_up());
         }
     }
 
-    /// Returns a received grant after yielding once with it held by the guard: if the
-    /// connection sees the client's disconnect in the same turn, it drops this future and the
-    /// guard passes the lock on instead of writing it to a dead socket.
-    async fn hand_over(&mut self, grant: Grant) -> Option<Grant> {
-        self.received = Some(grant);
-        tokio::task::yield_now().await;
-        self.received.take()
-    }
-
-    /// Sleeps until the holder's deadline as last seen (forever if it has none).
-    fn holder_due(&self) -> impl std::future::Future<Output = ()> {
+    /// When to wake without a grant: the holder's deadline as last seen, or the end of the wait
+    /// if that comes first (or the holder has no deadline).
+    fn next_wake_up(&self) -> Instant {
         let deadline_ms = self.watch.deadline_ms();
-        let sleep_for = (deadline_ms != NO_DEADLINE).then(|| {
-            Duration::from_millis(deadline_ms.saturating_sub(self.wait.keyspace.now_ms()))
-        });
-        async move {
-            match sleep_for {
-                Some(duration) => tokio::time::sleep(duration).await,
-                None => pending().await,
-            }
+        if deadline_ms == NO_DEADLINE {
+            return self.wait.give_up_at;
         }
+        let holder_due = deadline_ms.saturating_sub(self.wait.keyspace.now_ms());
+        let holder_due = Instant::now() + Duration::from_millis(holder_due).min(MAX_SLEEP);
+        holder_due.min(self.wait.give_up_at)
     }
 
     /// At the holder's deadline: expires the key if due and serves the queue (this client, if
@@ -280,10 +278,6 @@ impl Queued {
 
 impl Drop for Queued {
     fn drop(&mut self) {
-        if let Some(grant) = self.received.take() {
-            self.leave_queue(Some(grant));
-            return;
-        }
         let Some(mut receiver) = self.grant.take() else {
             return;
         };
@@ -376,22 +370,52 @@ mod tests {
     }
 
     #[test]
-    fn a_grant_received_in_the_turn_the_client_leaves_is_passed_on() {
+    fn a_grant_is_returned_in_the_poll_that_receives_it() {
         let fixture = Fixture::new();
         let mut holder = Box::pin(fixture.wait("a").run());
         fixture.park(&mut holder);
         let mut b = Box::pin(fixture.wait("b").run());
-        let mut c = Box::pin(fixture.wait("c").run());
         assert!(fixture.park(&mut b).is_none());
-        assert!(fixture.park(&mut c).is_none());
         fixture.with_shard(|shard, now| release(shard, b"k", b"a", now).unwrap());
-        // One poll: b receives its grant and yields before handing it over; then its
-        // connection drops it (the client's disconnect was seen in the same turn).
+        // No extra turn between receiving the grant and handing it to the connection: the
+        // connection checks its client's socket before polling the wait.
         let _runtime = fixture.runtime.enter();
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
-        assert!(b.as_mut().poll(&mut context).is_pending());
-        drop(b);
-        assert_eq!(fixture.holder().as_deref(), Some(&b"c"[..]));
+        match b.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(Ok(Some(grant))) => assert_eq!(grant.fencing, 102),
+            other => panic!("not granted in this poll: {other:?}"),
+        }
+        assert_eq!(fixture.holder().as_deref(), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn only_an_earlier_holder_deadline_wakes_the_waiter() {
+        let watch = HolderWatch::new(1000);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let woken = |watch: &HolderWatch| {
+            runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    _ = watch.changed.notified() => true,
+                    _ = std::future::ready(()) => false,
+                }
+            })
+        };
+        // A later deadline (the next holder's, after a handoff) is only recorded: the waiter's
+        // timer, set for 1000, finds it when it fires.
+        watch.note(2000);
+        assert_eq!(watch.deadline_ms(), 2000);
+        assert!(!woken(&watch));
+        watch.note(2000);
+        assert!(!woken(&watch));
+        // An earlier one (`PEXPIRE` shortened the lease) must move the timer now.
+        watch.note(1500);
+        assert_eq!(watch.deadline_ms(), 1500);
+        assert!(woken(&watch));
+        watch.note(NO_DEADLINE);
+        assert!(!woken(&watch));
     }
 
     #[test]
