@@ -384,7 +384,7 @@ mod tests {
             if shard.contains(key, now_ms) {
                 return false;
             }
-            shard.insert(key, Value::Str(Bytes::from("queued")), NO_DEADLINE, now_ms);
+            shard.insert(key, Value::Str(Str::from("queued")), NO_DEADLINE, now_ms);
             true
         }
         fn is_abandoned(&self) -> bool {
@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(
             read_string(&mut shard, b"k", 100).unwrap().cloned(),
-            Some(Bytes::from("queued"))
+            Some(Str::from("queued"))
         );
     }
 
