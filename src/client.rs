@@ -34,9 +34,9 @@ pub struct ClientInfo {
 /// Text fields of a client, changed rarely.
 #[derive(Default, Clone)]
 pub struct ClientMeta {
-    pub name: Option<Bytes>,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
+    /// Boxed on first use: most connections never name themselves, and the registry keeps a
+    /// `ClientInfo` for every open connection, idle ones included.
+    names: Option<Box<ClientNames>>,
     pub last_command: &'static str,
     pub resp: u8,
     /// `CLIENT NO-EVICT ON` (shown as flag `e`; latchkey never evicts clients).
@@ -45,6 +45,53 @@ pub struct ClientMeta {
     pub no_touch: bool,
     /// The name of the user the client is authenticated as (`None`: `default`).
     pub user: Option<Arc<str>>,
+}
+
+/// What a client called itself: `CLIENT SETNAME`, `CLIENT SETINFO LIB-NAME|LIB-VER`.
+#[derive(Default, Clone)]
+struct ClientNames {
+    name: Option<Bytes>,
+    lib_name: Option<Bytes>,
+    lib_ver: Option<Bytes>,
+}
+
+impl ClientMeta {
+    /// The name given by `CLIENT SETNAME` (or `HELLO … SETNAME`).
+    pub fn name(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.name.as_ref()
+    }
+
+    pub fn lib_name(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.lib_name.as_ref()
+    }
+
+    pub fn lib_ver(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.lib_ver.as_ref()
+    }
+
+    pub fn set_name(&mut self, name: Option<Bytes>) {
+        self.set_names_field(name, |names| &mut names.name);
+    }
+
+    pub fn set_lib_name(&mut self, lib_name: Option<Bytes>) {
+        self.set_names_field(lib_name, |names| &mut names.lib_name);
+    }
+
+    pub fn set_lib_ver(&mut self, lib_ver: Option<Bytes>) {
+        self.set_names_field(lib_ver, |names| &mut names.lib_ver);
+    }
+
+    /// Sets one of the names; clearing one that was never set allocates nothing.
+    fn set_names_field(
+        &mut self,
+        value: Option<Bytes>,
+        field: fn(&mut ClientNames) -> &mut Option<Bytes>,
+    ) {
+        if value.is_none() && self.names.is_none() {
+            return;
+        }
+        *field(self.names.get_or_insert_with(Box::default)) = value;
+    }
 }
 
 impl ClientInfo {
@@ -83,9 +130,8 @@ impl ClientInfo {
         let meta = self.meta.lock().clone();
         let age = self.created.elapsed();
         let idle_ms = self.idle_ms();
-        let text = |b: &Option<Bytes>| {
-            b.as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
+        let text = |b: Option<&Bytes>| {
+            b.map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
         let mut flags = String::new();
@@ -103,15 +149,15 @@ impl ClientInfo {
             self.id,
             self.addr,
             self.local_addr,
-            text(&meta.name),
+            text(meta.name()),
             age.as_secs(),
             idle_ms / 1000,
             self.db.load(Ordering::Relaxed),
             meta.last_command,
             meta.user.as_deref().unwrap_or("default"),
             meta.resp,
-            text(&meta.lib_name),
-            text(&meta.lib_ver),
+            text(meta.lib_name()),
+            text(meta.lib_ver()),
         )
     }
 }
