@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::acl::User;
 use crate::command::transactions::{Transaction, WatchedKey};
@@ -28,7 +28,58 @@ pub struct ClientInfo {
     pub meta: Mutex<ClientMeta>,
     /// Set by `CLIENT KILL`; the connection closes when woken.
     pub killed: AtomicBool,
-    pub kill: Notify,
+    /// Wakes the connection: killed, a pub/sub message queued, server shutting down.
+    pub wakeup: Wakeup,
+}
+
+/// The wake-up of one connection task, which is its only waiter: a flag and one waker slot.
+///
+/// Not a `tokio::sync::Notify`: waiting on one puts a waiter node (64 bytes) into the waiting
+/// future, and so into the task of every idle connection; waiting here keeps nothing.
+#[derive(Default)]
+pub struct Wakeup {
+    /// Set by [`Wakeup::wake`], cleared by [`Wakeup::poll_take`].
+    pending: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Wakeup {
+    /// Marks a wake-up pending and wakes the task if it waits.
+    pub fn wake(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
+
+    /// Makes the next [`Wakeup::wake`] wake the task polled with `cx`. A caller that checks a
+    /// condition set before `wake` (such as `killed`) checks it after registering.
+    pub fn register(&self, cx: &Context<'_>) {
+        let mut slot = self.waker.lock();
+        match &*slot {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+    }
+
+    /// Ready (and no longer pending) once [`Wakeup::wake`] was called since the last time it
+    /// was ready; otherwise the task polled with `cx` is woken by the next call.
+    pub fn poll_take(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        self.register(cx);
+        if self.pending.swap(false, Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Drops the registered waker (the task is ending).
+    pub fn clear(&self) {
+        self.waker.lock().take();
+    }
 }
 
 /// Text fields of a client, changed rarely.
@@ -109,14 +160,14 @@ impl ClientInfo {
                 ..ClientMeta::default()
             }),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            wakeup: Wakeup::default(),
         }
     }
 
     /// Asks the connection to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        self.kill.notify_one();
+        self.wakeup.wake();
     }
 
     /// Milliseconds since the client's last command (or since it connected).
