@@ -4,11 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use crate::acl::User;
 use crate::command::transactions::{Transaction, WatchedKey};
@@ -28,15 +28,66 @@ pub struct ClientInfo {
     pub meta: Mutex<ClientMeta>,
     /// Set by `CLIENT KILL`; the connection closes when woken.
     pub killed: AtomicBool,
-    pub kill: Notify,
+    /// Wakes the connection: killed, a pub/sub message queued, server shutting down.
+    pub wakeup: Wakeup,
+}
+
+/// The wake-up of one connection task, which is its only waiter: a flag and one waker slot.
+///
+/// Not a `tokio::sync::Notify`: waiting on one puts a waiter node (64 bytes) into the waiting
+/// future, and so into the task of every idle connection; waiting here keeps nothing.
+#[derive(Default)]
+pub struct Wakeup {
+    /// Set by [`Wakeup::wake`], cleared by [`Wakeup::poll_take`].
+    pending: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Wakeup {
+    /// Marks a wake-up pending and wakes the task if it waits.
+    pub fn wake(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
+
+    /// Makes the next [`Wakeup::wake`] wake the task polled with `cx`. A caller that checks a
+    /// condition set before `wake` (such as `killed`) checks it after registering.
+    pub fn register(&self, cx: &Context<'_>) {
+        let mut slot = self.waker.lock();
+        match &*slot {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => *slot = Some(cx.waker().clone()),
+        }
+    }
+
+    /// Ready (and no longer pending) once [`Wakeup::wake`] was called since the last time it
+    /// was ready; otherwise the task polled with `cx` is woken by the next call.
+    pub fn poll_take(&self, cx: &Context<'_>) -> Poll<()> {
+        if self.pending.swap(false, Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        self.register(cx);
+        if self.pending.swap(false, Ordering::SeqCst) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Drops the registered waker (the task is ending).
+    pub fn clear(&self) {
+        self.waker.lock().take();
+    }
 }
 
 /// Text fields of a client, changed rarely.
 #[derive(Default, Clone)]
 pub struct ClientMeta {
-    pub name: Option<Bytes>,
-    pub lib_name: Option<Bytes>,
-    pub lib_ver: Option<Bytes>,
+    /// Boxed on first use: most connections never name themselves, and the registry keeps a
+    /// `ClientInfo` for every open connection, idle ones included.
+    names: Option<Box<ClientNames>>,
     pub last_command: &'static str,
     pub resp: u8,
     /// `CLIENT NO-EVICT ON` (shown as flag `e`; latchkey never evicts clients).
@@ -45,6 +96,53 @@ pub struct ClientMeta {
     pub no_touch: bool,
     /// The name of the user the client is authenticated as (`None`: `default`).
     pub user: Option<Arc<str>>,
+}
+
+/// What a client called itself: `CLIENT SETNAME`, `CLIENT SETINFO LIB-NAME|LIB-VER`.
+#[derive(Default, Clone)]
+struct ClientNames {
+    name: Option<Bytes>,
+    lib_name: Option<Bytes>,
+    lib_ver: Option<Bytes>,
+}
+
+impl ClientMeta {
+    /// The name given by `CLIENT SETNAME` (or `HELLO … SETNAME`).
+    pub fn name(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.name.as_ref()
+    }
+
+    pub fn lib_name(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.lib_name.as_ref()
+    }
+
+    pub fn lib_ver(&self) -> Option<&Bytes> {
+        self.names.as_ref()?.lib_ver.as_ref()
+    }
+
+    pub fn set_name(&mut self, name: Option<Bytes>) {
+        self.set_names_field(name, |names| &mut names.name);
+    }
+
+    pub fn set_lib_name(&mut self, lib_name: Option<Bytes>) {
+        self.set_names_field(lib_name, |names| &mut names.lib_name);
+    }
+
+    pub fn set_lib_ver(&mut self, lib_ver: Option<Bytes>) {
+        self.set_names_field(lib_ver, |names| &mut names.lib_ver);
+    }
+
+    /// Sets one of the names; clearing one that was never set allocates nothing.
+    fn set_names_field(
+        &mut self,
+        value: Option<Bytes>,
+        field: fn(&mut ClientNames) -> &mut Option<Bytes>,
+    ) {
+        if value.is_none() && self.names.is_none() {
+            return;
+        }
+        *field(self.names.get_or_insert_with(Box::default)) = value;
+    }
 }
 
 impl ClientInfo {
@@ -62,14 +160,14 @@ impl ClientInfo {
                 ..ClientMeta::default()
             }),
             killed: AtomicBool::new(false),
-            kill: Notify::new(),
+            wakeup: Wakeup::default(),
         }
     }
 
     /// Asks the connection to close.
     pub fn kill(&self) {
         self.killed.store(true, Ordering::SeqCst);
-        self.kill.notify_one();
+        self.wakeup.wake();
     }
 
     /// Milliseconds since the client's last command (or since it connected).
@@ -83,9 +181,8 @@ impl ClientInfo {
         let meta = self.meta.lock().clone();
         let age = self.created.elapsed();
         let idle_ms = self.idle_ms();
-        let text = |b: &Option<Bytes>| {
-            b.as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
+        let text = |b: Option<&Bytes>| {
+            b.map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default()
         };
         let mut flags = String::new();
@@ -103,15 +200,15 @@ impl ClientInfo {
             self.id,
             self.addr,
             self.local_addr,
-            text(&meta.name),
+            text(meta.name()),
             age.as_secs(),
             idle_ms / 1000,
             self.db.load(Ordering::Relaxed),
             meta.last_command,
             meta.user.as_deref().unwrap_or("default"),
             meta.resp,
-            text(&meta.lib_name),
-            text(&meta.lib_ver),
+            text(meta.lib_name()),
+            text(meta.lib_ver()),
         )
     }
 }

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hashbrown::HashMap;
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::Notify;
 
 use crate::client::ClientInfo;
 use crate::protocol::Reply;
@@ -119,7 +118,7 @@ impl Message {
 /// A connection's incoming messages: a byte-bounded queue and a wake-up for the connection.
 pub struct Mailbox {
     state: Mutex<MailboxState>,
-    ready: Notify,
+    /// Woken (through its [`crate::client::Wakeup`]) when a message is queued.
     client: Arc<ClientInfo>,
 }
 
@@ -136,7 +135,6 @@ impl Mailbox {
     pub fn new(client: Arc<ClientInfo>) -> Arc<Mailbox> {
         Arc::new(Mailbox {
             state: Mutex::new(MailboxState::default()),
-            ready: Notify::new(),
             client,
         })
     }
@@ -163,7 +161,7 @@ impl Mailbox {
         state.pending_bytes += size;
         state.queue.push_back(message);
         drop(state);
-        self.ready.notify_one();
+        self.client.wakeup.wake();
     }
 
     /// Moves the queued messages to `out`; returns their byte count, which stays counted
@@ -182,11 +180,6 @@ impl Mailbox {
     pub fn written(&self, bytes: usize) {
         let mut state = self.state.lock();
         state.pending_bytes = state.pending_bytes.saturating_sub(bytes);
-    }
-
-    /// Completes when messages may be waiting (spurious wake-ups are possible).
-    pub async fn ready(&self) {
-        self.ready.notified().await;
     }
 }
 

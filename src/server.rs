@@ -289,6 +289,11 @@ impl ServerHandle {
         }
         self.expiry_task.abort();
         self.idle_task.abort();
+        // Idle connections wait on their own wake-up, not on the shutdown signal; every
+        // connection is registered by now (the accept loops have ended).
+        for client in self.shared.clients.lock().values() {
+            client.wakeup.wake();
+        }
         // Every connection task holds a sender; recv returns None when all are gone.
         if tokio::time::timeout(SHUTDOWN_GRACE, self.done_rx.recv())
             .await
@@ -402,19 +407,28 @@ async fn accept_loop(
         shared.clients.lock().insert(info.id, info.clone());
         let shared = shared.clone();
         let done = done.clone();
-        let tls = tls.clone();
-        tokio::spawn(async move {
-            match tls {
-                None => connection::serve(shared.clone(), socket, info.clone()).await,
-                Some(tls) => {
-                    if let Some(stream) = crate::tls::handshake(&tls, socket).await {
-                        connection::serve(shared.clone(), stream, info.clone()).await;
-                    }
-                }
+        // Two task kinds, so a plain connection's task is not sized for the TLS handshake and
+        // stream it never uses (a task's memory is its largest state, held while it idles).
+        match tls.clone() {
+            None => {
+                tokio::spawn(connection::serve_registered(shared, socket, info, done));
             }
-            shared.clients.lock().remove(&info.id);
-            drop(done);
-        });
+            Some(tls) => {
+                tokio::spawn(async move {
+                    // Both boxed: the handshake's state is large and short-lived, and the TLS
+                    // stream would otherwise sit inside every state of the connection loop.
+                    let handshake = Box::pin(crate::tls::handshake(&tls, socket));
+                    match handshake.await.map(Box::new) {
+                        Some(stream) => {
+                            connection::serve_registered(shared, stream, info, done).await;
+                        }
+                        None => {
+                            shared.clients.lock().remove(&info.id);
+                        }
+                    }
+                });
+            }
+        }
     }
 }
 

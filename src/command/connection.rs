@@ -102,7 +102,7 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     super::pubsub::reset(ctx);
     ctx.client.select(0);
     ctx.client.set_resp3(false);
-    ctx.client.info.meta.lock().name = None;
+    ctx.client.info.meta.lock().set_name(None);
     ctx.client.authenticated = !ctx.shared.requires_auth();
     ctx.client.set_user(ctx.shared.acl.default_user());
     Ok(Reply::simple("RESET"))
@@ -181,7 +181,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
     if let Some(name) = name {
         validate_client_name(&name)?;
-        ctx.client.info.meta.lock().name = Some(name);
+        ctx.client.info.meta.lock().set_name(Some(name));
     }
     ctx.client.set_resp3(resp3);
     Ok(Reply::Map(vec![
@@ -297,10 +297,12 @@ fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         "setname" => {
             validate_client_name(&args[2])?;
             let name = Some(args[2].clone()).filter(|n| !n.is_empty());
-            ctx.client.info.meta.lock().name = name;
+            ctx.client.info.meta.lock().set_name(name);
             Ok(Reply::OK)
         }
-        "getname" => Ok(Reply::bulk_or_nil(ctx.client.info.meta.lock().name.clone())),
+        "getname" => Ok(Reply::bulk_or_nil(
+            ctx.client.info.meta.lock().name().cloned(),
+        )),
         "setinfo" => client_setinfo(ctx, &args[2], &args[3]),
         "info" => Ok(client_text(vec![ctx.client.info.describe()])),
         "list" => client_list(ctx, &args[2..]),
@@ -359,9 +361,9 @@ fn client_setinfo(ctx: &mut Ctx, attr: &[u8], value: &Bytes) -> CommandResult {
     let value = Some(value.clone()).filter(|v| !v.is_empty());
     let mut meta = ctx.client.info.meta.lock();
     if lib_name {
-        meta.lib_name = value;
+        meta.set_lib_name(value);
     } else {
-        meta.lib_ver = value;
+        meta.set_lib_ver(value);
     }
     Ok(Reply::OK)
 }
