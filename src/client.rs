@@ -273,12 +273,17 @@ impl Client {
         self.info.id
     }
 
-    /// Records the command being run, for `CLIENT LIST`'s `cmd=` and `idle=`.
-    pub fn note_command(&mut self, name: &'static str) {
+    /// Records that the client ran commands now (for `idle=` and `timeout`). Called once per
+    /// batch of pipelined requests, not per command: it reads the clock.
+    pub fn note_activity(&self) {
         self.info.last_active_ms.store(
             self.info.created.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
+    }
+
+    /// Records the command's name for `CLIENT LIST`'s `cmd=`.
+    pub fn note_command(&mut self, name: &'static str) {
         if !std::ptr::eq(self.last_command, name) {
             self.last_command = name;
             self.info.meta.lock().last_command = name;

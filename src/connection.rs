@@ -281,10 +281,13 @@ impl<S: Stream> Connection<S> {
                 break Batch::Write;
             }
         };
-        self.shared
-            .stats
-            .commands_processed
-            .fetch_add(executed, Ordering::Relaxed);
+        if executed > 0 {
+            self.client.note_activity();
+            self.shared
+                .stats
+                .commands_processed
+                .fetch_add(executed, Ordering::Relaxed);
+        }
         end
     }
 
