@@ -1,7 +1,6 @@
 //! Used memory, cheap enough to read before every write command: a counting global allocator.
 //!
-//! [`CountingAllocator`] wraps mimalloc (size classes without per-block headers: a 64-byte key
-//! node costs 64 bytes, where glibc's malloc takes 80) and keeps a running total of the bytes
+//! [`CountingAllocator`] wraps the system allocator and keeps a running total of the bytes
 //! allocated and not yet freed. Each thread adds its allocations to a thread-local balance and
 //! moves it into one global atomic only when the balance passes [`FLUSH_BYTES`], so the hot
 //! allocation path touches no shared cache line and [`used`] is one atomic load (off by at most
@@ -9,9 +8,7 @@
 //! library without it (the tests, an application with its own allocator) gets the process's
 //! resident memory instead, sampled at most every [`RSS_SAMPLE_MS`] milliseconds.
 
-use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Instant;
@@ -31,7 +28,7 @@ thread_local! {
     static BALANCE: Cell<i64> = const { Cell::new(0) };
 }
 
-/// mimalloc with a count of the bytes in use. Install it with
+/// The system allocator with a count of the bytes in use. Install it with
 /// `#[global_allocator] static A: latchkey::memory::CountingAllocator = CountingAllocator;`.
 pub struct CountingAllocator;
 
@@ -52,11 +49,11 @@ fn account(delta: i64) {
     }
 }
 
-// SAFETY: every call is forwarded to `MiMalloc` unchanged; the counting has no effect on the
+// SAFETY: every call is forwarded to `System` unchanged; the counting has no effect on the
 // memory returned.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = MiMalloc.alloc(layout);
+        let ptr = System.alloc(layout);
         if !ptr.is_null() {
             account(layout.size() as i64);
         }
@@ -64,7 +61,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = MiMalloc.alloc_zeroed(layout);
+        let ptr = System.alloc_zeroed(layout);
         if !ptr.is_null() {
             account(layout.size() as i64);
         }
@@ -72,12 +69,12 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        MiMalloc.dealloc(ptr, layout);
+        System.dealloc(ptr, layout);
         account(-(layout.size() as i64));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let new = MiMalloc.realloc(ptr, layout, new_size);
+        let new = System.realloc(ptr, layout, new_size);
         if !new.is_null() {
             account(new_size as i64 - layout.size() as i64);
         }
