@@ -1,7 +1,7 @@
-//! One shard of one database: a hash map of keys to entries, plus its expiry index.
+//! One shard of one database: a hash table of the keys' nodes, their waiters and lock metadata.
 //!
-//! Every change to a key goes through a method here, so that the expiry index, and whatever
-//! else has to follow a key's changes, stays in step in one place.
+//! Every change to a key goes through a method here, so that the count of keys with a TTL, and
+//! whatever else has to follow a key's changes, stays in step in one place.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
