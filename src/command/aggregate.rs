@@ -4,12 +4,12 @@
 
 use bytes::Bytes;
 
-use super::args;
+use super::{args, Ctx};
 use crate::db::dict::{Hash, Set};
 use crate::db::list::List;
 use crate::db::zset::ZSet;
 use crate::db::{Shard, Value, NO_DEADLINE};
-use crate::errors::{self, Error};
+use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
 
@@ -92,6 +92,29 @@ pub fn modify<K: Kind, R>(
         shard.remove(key, now_ms);
     }
     Ok(Some(result))
+}
+
+/// `HDEL`, `SREM`, `ZREM`: removes each member named after the key from the key's `K` with
+/// `remove` (true when the member was there), and replies how many went (0 for an absent key).
+pub fn remove_members<K: Kind>(
+    ctx: &mut Ctx,
+    args: &[Bytes],
+    remove: impl Fn(&mut K, &Bytes) -> bool,
+) -> CommandResult {
+    let now = ctx.now_ms;
+    let removed = modify(
+        ctx.shard(&args[1])?,
+        &args[1],
+        now,
+        false,
+        |value: &mut K| {
+            args[2..]
+                .iter()
+                .filter(|member| remove(value, member))
+                .count()
+        },
+    )?;
+    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
 
 /// Checks that `key` is absent or a `K`, without touching it.

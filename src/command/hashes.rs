@@ -118,20 +118,9 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
-    let removed = modify(
-        ctx.shard(&args[1])?,
-        &args[1],
-        now,
-        false,
-        |hash: &mut Hash| {
-            args[2..]
-                .iter()
-                .filter(|field| hash.remove(field).is_some())
-                .count()
-        },
-    )?;
-    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+    aggregate::remove_members(ctx, args, |hash: &mut Hash, field| {
+        hash.remove(field).is_some()
+    })
 }
 
 fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

@@ -139,15 +139,9 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
-    let removed = modify(
-        ctx.shard(&args[1])?,
-        &args[1],
-        now,
-        false,
-        |set: &mut Set| args[2..].iter().filter(|m| set.remove(m).is_some()).count(),
-    )?;
-    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+    aggregate::remove_members(ctx, args, |set: &mut Set, member| {
+        set.remove(member).is_some()
+    })
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

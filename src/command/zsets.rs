@@ -228,20 +228,9 @@ fn apply_zadd(
 }
 
 fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
-    let removed = modify(
-        ctx.shard(&args[1])?,
-        &args[1],
-        now,
-        false,
-        |zset: &mut ZSet| {
-            args[2..]
-                .iter()
-                .filter(|m| zset.remove(m).is_some())
-                .count()
-        },
-    )?;
-    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+    aggregate::remove_members(ctx, args, |zset: &mut ZSet, member| {
+        zset.remove(member).is_some()
+    })
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

@@ -168,8 +168,7 @@ impl Shard {
             self.volatile -= 1;
         }
         if previous.is_expired(now_ms) {
-            self.expired_count += 1;
-            self.expired_keys.push(Bytes::copy_from_slice(key));
+            self.note_expired(key);
             return None;
         }
         Some(previous.value)
@@ -181,8 +180,7 @@ impl Shard {
         let node = self.take_at(index)?;
         self.key_changed(key);
         if node.entry().is_expired(now_ms) {
-            self.expired_count += 1;
-            self.expired_keys.push(Bytes::copy_from_slice(node.key()));
+            self.note_expired(key);
             return None;
         }
         Some(node.into_entry().value)
@@ -219,14 +217,17 @@ impl Shard {
         true
     }
 
+    /// Counts `key` as removed by expiry and keeps it for the `expired` notification.
+    fn note_expired(&mut self, key: &[u8]) {
+        self.expired_count += 1;
+        self.expired_keys.push(Bytes::copy_from_slice(key));
+    }
+
     /// Removes the node in bucket `index`, whose deadline has passed.
     fn expire_at(&mut self, index: usize) {
         if let Some(node) = self.take_at(index) {
-            self.expired_count += 1;
-            let key = Bytes::copy_from_slice(node.key());
-            drop(node);
-            self.key_changed(&key);
-            self.expired_keys.push(key);
+            self.key_changed(node.key());
+            self.note_expired(node.key());
         }
     }
 
