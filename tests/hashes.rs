@@ -141,17 +141,6 @@ fn hash_commands_reply_like_redis() {
     c.expect("HGETALL nokey", "%0\r\n");
 }
 
-/// Reads a scan reply: the next cursor and the flat items.
-fn parse_scan(reply: &[u8]) -> (u64, Vec<String>) {
-    let text = String::from_utf8_lossy(reply);
-    let lines: Vec<&str> = text.split("\r\n").collect();
-    // *2, $n, cursor, *m, then $len/value pairs.
-    let cursor = lines[2].parse().unwrap();
-    let count: usize = lines[3][1..].parse().unwrap();
-    let items = (0..count).map(|i| lines[5 + 2 * i].to_string()).collect();
-    (cursor, items)
-}
-
 #[test]
 fn hscan_returns_every_stable_field_once_with_bounded_pages() {
     let server = common::start();
@@ -170,7 +159,7 @@ fn hscan_returns_every_stable_field_once_with_bounded_pages() {
             b"COUNT",
             b"25",
         ]);
-        let (next, items) = parse_scan(&reply);
+        let (next, items) = common::parse_scan(&reply);
         assert!(items.len() <= 50, "at most COUNT pairs per call");
         for pair in items.chunks(2) {
             *seen.entry(pair[0].clone()).or_default() += 1;
@@ -189,7 +178,7 @@ fn hscan_returns_every_stable_field_once_with_bounded_pages() {
         assert_eq!(seen.get(&format!("f{i}")), Some(&1), "f{i}");
     }
     let reply = c.cmd(&[b"HSCAN", b"big", b"0", b"MATCH", b"f1?", b"COUNT", b"2000"]);
-    let (next, items) = parse_scan(&reply);
+    let (next, items) = common::parse_scan(&reply);
     assert_eq!(next, 0);
     assert_eq!(items.len(), 20, "f10..f19, fields with values");
 }

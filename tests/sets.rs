@@ -202,16 +202,6 @@ fn set_commands_reply_like_redis() {
     c.expect("SRANDMEMBER u 0", "*0\r\n");
 }
 
-/// Reads a scan reply: the next cursor and the items.
-fn parse_scan(reply: &[u8]) -> (u64, Vec<String>) {
-    let text = String::from_utf8_lossy(reply);
-    let lines: Vec<&str> = text.split("\r\n").collect();
-    let cursor = lines[2].parse().unwrap();
-    let count: usize = lines[3][1..].parse().unwrap();
-    let items = (0..count).map(|i| lines[5 + 2 * i].to_string()).collect();
-    (cursor, items)
-}
-
 #[test]
 fn sscan_returns_every_stable_member_once_with_bounded_pages() {
     let server = common::start();
@@ -229,7 +219,7 @@ fn sscan_returns_every_stable_member_once_with_bounded_pages() {
             b"COUNT",
             b"30",
         ]);
-        let (next, items) = parse_scan(&reply);
+        let (next, items) = common::parse_scan(&reply);
         assert!(items.len() <= 30);
         for item in items {
             *seen.entry(item).or_default() += 1;

@@ -323,16 +323,6 @@ fn sorted_set_commands_reply_like_redis() {
     c.expect("ZRANK dbl zz", "_\r\n");
 }
 
-/// Reads a scan reply: the next cursor and the flat items.
-fn parse_scan(reply: &[u8]) -> (u64, Vec<String>) {
-    let text = String::from_utf8_lossy(reply);
-    let lines: Vec<&str> = text.split("\r\n").collect();
-    let cursor = lines[2].parse().unwrap();
-    let count: usize = lines[3][1..].parse().unwrap();
-    let items = (0..count).map(|i| lines[5 + 2 * i].to_string()).collect();
-    (cursor, items)
-}
-
 #[test]
 fn large_sorted_set_ranks_ranges_and_scan() {
     let server = common::start();
@@ -378,7 +368,7 @@ fn large_sorted_set_ranks_ranges_and_scan() {
             b"COUNT",
             b"40",
         ]);
-        let (next, items) = parse_scan(&reply);
+        let (next, items) = common::parse_scan(&reply);
         assert!(items.len() <= 80);
         for pair in items.chunks(2) {
             *seen.entry(pair[0].clone()).or_default() += 1;

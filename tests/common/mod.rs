@@ -194,3 +194,14 @@ impl Raw {
         String::from_utf8_lossy(&self.read_reply()).into_owned()
     }
 }
+
+/// Reads a `*SCAN` reply (`*2`, the cursor, then an array of bulk strings): the next cursor and
+/// the items, flat (a field and its value, a member and its score, are two items).
+pub fn parse_scan(reply: &[u8]) -> (u64, Vec<String>) {
+    let text = String::from_utf8_lossy(reply);
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    let cursor = lines[2].parse().unwrap();
+    let count: usize = lines[3][1..].parse().unwrap();
+    let items = (0..count).map(|i| lines[5 + 2 * i].to_string()).collect();
+    (cursor, items)
+}
