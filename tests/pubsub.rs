@@ -330,6 +330,7 @@ fn publish_through_the_nested_path_scripts_use() {
         locks: &mut locks,
         now_ms: shared.keyspace.now_ms(),
         in_script: true,
+        effects: Vec::new(),
     };
     let args = [
         Bytes::from("publish"),

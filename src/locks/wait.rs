@@ -140,12 +140,18 @@ impl LockWait {
     }
 
     /// Runs `f` on the key's shard, locked on its own; waiters of changed keys are served when
-    /// the lock is released.
+    /// the lock is released. A change `f` makes (a grant, a grant taken back) is noted for the
+    /// append-only file, which logs it before the shard is released.
     fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, u64) -> R) -> Result<R, Error> {
         let mut locks = KeyLocks::new(&self.keyspace);
         let shard = locks.shard(self.db, &self.key)?;
         let now_ms = self.keyspace.now_ms();
-        Ok(f(shard, now_ms))
+        let before = shard.changes();
+        let result = f(shard, now_ms);
+        if shard.changes() != before {
+            shard.note_effect(&self.key);
+        }
+        Ok(result)
     }
 }
 

@@ -1,0 +1,65 @@
+//! How a command that changed the keyspace is logged, as Redis propagates it: most commands as
+//! they were sent; those whose effect depends on the time or on chance as the state they left
+//! (`SET key value PXAT t`, `PEXPIREAT`, `DEL`), so that replaying the log recreates the same
+//! keyspace whenever it is replayed; `LOCK.*` as the lock they left, with its token, fencing
+//! token, hold count and lease (`LOCK.RESTORE`).
+
+use bytes::Bytes;
+
+use super::deadline::ClockPair;
+use super::encode;
+use super::Effect;
+use crate::command::{CommandSpec, Ctx};
+use crate::protocol::Reply;
+
+/// How a command is logged.
+enum Form {
+    /// As it was sent: deterministic, and no relative time in its arguments.
+    Verbatim,
+    /// As the state of its keys afterwards.
+    KeyState,
+}
+
+fn form(name: &str) -> Form {
+    match name {
+        // Relative times (`EX`, `PX`, `EXPIRE`), conditions on the time (`NX` on a key that
+        // lapsed), and lock grants with their fencing tokens.
+        "set" | "setnx" | "setex" | "psetex" | "getex" | "getdel" | "expire" | "pexpire"
+        | "expireat" | "pexpireat" | "persist" | "lock.acquire" | "lock.release"
+        | "lock.extend" | "delifeq" | "delex" | "msetnx"
+        // Chance.
+        | "spop" => Form::KeyState,
+        _ => Form::Verbatim,
+    }
+}
+
+/// Records what `args` (run as `spec`, replying `reply`) changed, as the log's commands, in the
+/// command's effects. Called only for write commands that changed something.
+pub fn record(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes], reply: &Reply) {
+    let db = ctx.client.db;
+    match form(spec.name) {
+        Form::Verbatim => {
+            if !matches!(reply, Reply::Error(_)) {
+                ctx.effects.push(Effect {
+                    db,
+                    argv: args.to_vec(),
+                });
+            }
+        }
+        Form::KeyState => {
+            let clocks = ClockPair {
+                now_ms: ctx.now_ms,
+                unix_ms: ctx.unix_ms(),
+            };
+            let mut commands = Vec::new();
+            for position in spec.key_positions(args.len()) {
+                let key = &args[position];
+                if let Ok(shard) = ctx.shard(key) {
+                    encode::key_state(shard, key, clocks, &mut commands);
+                }
+            }
+            ctx.effects
+                .extend(commands.into_iter().map(|argv| Effect { db, argv }));
+        }
+    }
+}
