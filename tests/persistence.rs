@@ -572,3 +572,29 @@ fn a_full_disk_refuses_writes_with_misconf_and_loses_nothing() {
     }
     c.expect("GET other", "$1\r\nv\r\n");
 }
+
+#[test]
+fn a_key_found_expired_by_a_write_is_logged_deleted_first() {
+    let dir = fresh_dir("lazy-expiry");
+    let configure = |config: &mut latchkey::Config| {
+        config.appendonly = true;
+        config.appendfsync = "always".into();
+        config.dir = dir.clone();
+    };
+    let server = common::start_with(configure);
+    let mut c = server.raw();
+    c.expect("SET counter 5 PX 100", "+OK\r\n");
+    c.expect("RPUSH list a", ":1\r\n");
+    c.expect("PEXPIRE list 100", ":1\r\n");
+    server.advance_ms(200);
+    // Both keys lapsed: the writes start them afresh, without a lease.
+    c.expect("INCR counter", ":1\r\n");
+    c.expect("RPUSH list b", ":1\r\n");
+    drop(c);
+    drop(server);
+    let server = common::start_with(configure);
+    let mut c = server.raw();
+    c.expect("GET counter", "$1\r\n1\r\n");
+    c.expect("PTTL counter", ":-1\r\n");
+    c.expect("LRANGE list 0 -1", "*1\r\n$1\r\nb\r\n");
+}

@@ -422,16 +422,18 @@ fn run(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Outcome {
             return Outcome::Reply(refusal.into());
         }
     }
-    let journal = write && ctx.shared.aof.is_on() && !ctx.client.replaying;
-    let before = if journal { ctx.locks.changes() } else { 0 };
+    let journal = spec.has(flags::WRITE) && ctx.shared.aof.is_on() && !ctx.client.replaying;
+    let before = journal.then(|| (ctx.locks.changes(), ctx.locks.expired_marks()));
     let result = match spec.handler {
         Handler::Sync(handler) => handler(ctx, args).map(Outcome::Reply),
         Handler::Blocking(handler) => handler(ctx, args),
     };
     let outcome = result.unwrap_or_else(|error| Outcome::Reply(error.into()));
-    if journal && ctx.locks.changes() != before {
-        if let Outcome::Reply(reply) = &outcome {
-            crate::persist::propagate::record(ctx, spec, args, reply);
+    if let Some((changes, expired)) = before {
+        if ctx.locks.changes() != changes {
+            if let Outcome::Reply(reply) = &outcome {
+                crate::persist::propagate::record(ctx, spec, args, reply, &expired);
+            }
         }
     }
     outcome

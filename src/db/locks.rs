@@ -96,6 +96,33 @@ impl<'k> KeyLocks<'k> {
             .sum()
     }
 
+    /// Where each held shard's list of expired keys ends now, for [`KeyLocks::expired_since`].
+    pub fn expired_marks(&self) -> SmallVec<[(usize, usize); 2]> {
+        self.held
+            .iter()
+            .map(|(index, shard, _)| (*index, shard.expired_keys_from(0).len()))
+            .collect()
+    }
+
+    /// The keys the held shards expired since `marks` (all of them for a shard locked since),
+    /// with their shard's global index.
+    pub fn expired_since(&self, marks: &[(usize, usize)]) -> Vec<(usize, bytes::Bytes)> {
+        let mut keys = Vec::new();
+        for (index, shard, _) in &self.held {
+            let from = marks
+                .iter()
+                .find(|(i, _)| i == index)
+                .map_or(0, |(_, mark)| *mark);
+            keys.extend(
+                shard
+                    .expired_keys_from(from)
+                    .iter()
+                    .map(|key| (*index, key.clone())),
+            );
+        }
+        keys
+    }
+
     /// Serves the waiters of keys changed under the held shards, then releases them.
     pub fn release_all(&mut self) {
         if self.held.is_empty() {

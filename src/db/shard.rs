@@ -294,6 +294,12 @@ impl Shard {
         std::mem::take(&mut self.expired_keys)
     }
 
+    /// The keys removed by expiry since the last [`Shard::take_expired_keys`], from the
+    /// `from`th on.
+    pub fn expired_keys_from(&self, from: usize) -> &[Bytes] {
+        self.expired_keys.get(from..).unwrap_or(&[])
+    }
+
     /// Whether keys expired since the last [`Shard::take_expired_keys`].
     pub fn has_expired_keys(&self) -> bool {
         !self.expired_keys.is_empty()

@@ -57,6 +57,22 @@ pub fn key_state(shard: &mut Shard, key: &[u8], clocks: ClockPair, out: &mut Vec
     }
 }
 
+/// The command that gives `key` its deadline now in `shard`: `PEXPIREAT key unix-ms`, `PERSIST
+/// key`, or `DEL key` when it is gone (a deadline in the past deletes).
+pub fn key_deadline(shard: &mut Shard, key: &[u8], clocks: ClockPair, out: &mut Vec<Vec<Bytes>>) {
+    let key = Bytes::copy_from_slice(key);
+    let argv = match shard.get(&key, clocks.now_ms) {
+        None => vec![word("DEL"), key],
+        Some(entry) if entry.has_deadline() => vec![
+            word("PEXPIREAT"),
+            key,
+            number(clocks.to_unix_ms(entry.deadline_ms())),
+        ],
+        Some(_) => vec![word("PERSIST"), key],
+    };
+    out.push(argv);
+}
+
 /// The commands that recreate `key` holding `entry`. With `replace`, an aggregate is deleted
 /// first (a string `SET` replaces by itself).
 pub fn entry_commands(

@@ -346,7 +346,9 @@ impl<'s> Replay<'s> {
             let mut shard = keyspace.shard_mutex(index).lock();
             shard.expire_due(now, usize::MAX);
             shard.take_expired_keys();
-            shard.take_effects();
+            if shard.has_effects() {
+                keyspace.journal_effects(index, &mut shard);
+            }
         }
     }
 }

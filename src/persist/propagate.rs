@@ -18,14 +18,16 @@ enum Form {
     Verbatim,
     /// As the state of its keys afterwards.
     KeyState,
+    /// As the deadline of its keys afterwards (`PEXPIREAT`, `PERSIST`, or `DEL`).
+    Deadline,
 }
 
 fn form(name: &str) -> Form {
     match name {
         // Relative times (`EX`, `PX`, `EXPIRE`), conditions on the time (`NX` on a key that
         // lapsed), and lock grants with their fencing tokens.
-        "set" | "setnx" | "setex" | "psetex" | "getex" | "getdel" | "expire" | "pexpire"
-        | "expireat" | "pexpireat" | "persist" | "lock.acquire" | "lock.release"
+        "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Form::Deadline,
+        "set" | "setnx" | "setex" | "psetex" | "getex" | "getdel" | "lock.acquire" | "lock.release"
         | "lock.extend" | "delifeq" | "delex" | "msetnx"
         // Chance.
         | "spop" => Form::KeyState,
@@ -35,7 +37,24 @@ fn form(name: &str) -> Form {
 
 /// Records what `args` (run as `spec`, replying `reply`) changed, as the log's commands, in the
 /// command's effects. Called only for write commands that changed something.
-pub fn record(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes], reply: &Reply) {
+///
+/// Keys the command found past their deadline (removed by lazy expiry, since `expired`) are
+/// logged as `DEL` first, as Redis does: the replay runs before any deadline, so without it a
+/// command logged as sent would find the old key still there.
+pub fn record(
+    ctx: &mut Ctx,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    reply: &Reply,
+    expired: &[(usize, usize)],
+) {
+    let shards_per_db = ctx.shared.keyspace.shards_per_db();
+    for (index, key) in ctx.locks.expired_since(expired) {
+        ctx.effects.push(Effect {
+            db: index / shards_per_db,
+            argv: vec![Bytes::from_static(b"DEL"), key],
+        });
+    }
     let db = ctx.client.db;
     match form(spec.name) {
         Form::Verbatim => {
@@ -46,7 +65,7 @@ pub fn record(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes], reply: &Reply) 
                 });
             }
         }
-        Form::KeyState => {
+        form => {
             let clocks = ClockPair {
                 now_ms: ctx.now_ms,
                 unix_ms: ctx.unix_ms(),
@@ -55,7 +74,10 @@ pub fn record(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes], reply: &Reply) 
             for position in spec.key_positions(args.len()) {
                 let key = &args[position];
                 if let Ok(shard) = ctx.shard(key) {
-                    encode::key_state(shard, key, clocks, &mut commands);
+                    match form {
+                        Form::Deadline => encode::key_deadline(shard, key, clocks, &mut commands),
+                        _ => encode::key_state(shard, key, clocks, &mut commands),
+                    }
                 }
             }
             ctx.effects
