@@ -598,3 +598,39 @@ fn a_key_found_expired_by_a_write_is_logged_deleted_first() {
     c.expect("PTTL counter", ":-1\r\n");
     c.expect("LRANGE list 0 -1", "*1\r\n$1\r\nb\r\n");
 }
+
+#[test]
+fn the_log_is_rewritten_automatically_once_it_doubles() {
+    let dir = fresh_dir("auto-rewrite");
+    let server = start_aof(
+        &dir,
+        "always",
+        &[
+            "--auto-aof-rewrite-min-size",
+            "4096",
+            "--auto-aof-rewrite-percentage",
+            "100",
+        ],
+    );
+    let mut c = server.raw();
+    c.expect(
+        "CONFIG GET auto-aof-rewrite-min-size",
+        "*2\r\n$25\r\nauto-aof-rewrite-min-size\r\n$4\r\n4096\r\n",
+    );
+    for i in 0..200 {
+        c.expect(&format!("SET key{} value-{i}", i % 5), "+OK\r\n");
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while info_field(&mut c, "aof_rewrites") == "0"
+        || info_field(&mut c, "aof_rewrite_in_progress") != "0"
+    {
+        assert!(Instant::now() < deadline, "no automatic rewrite");
+        c.expect("SET key0 value-199", "+OK\r\n");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(aof_size(&dir) < 4096, "{}", aof_size(&dir));
+    server.kill9();
+    assert_valid_aof(&dir);
+    let server = start_aof(&dir, "always", &[]);
+    server.raw().expect("GET key4", "$9\r\nvalue-199\r\n");
+}

@@ -490,7 +490,8 @@ impl Aof {
             .store(started.is_ok(), Ordering::Relaxed);
         if let Err(error) = &started {
             tracing::warn!("AOF rewrite failed: {error}");
-        } else {
+        } else if !enable {
+            // Switching the log on writes its first base: not counted as a rewrite.
             self.rewrites.fetch_add(1, Ordering::Relaxed);
         }
         started
