@@ -634,3 +634,45 @@ fn the_log_is_rewritten_automatically_once_it_doubles() {
     let server = start_aof(&dir, "always", &[]);
     server.raw().expect("GET key4", "$9\r\nvalue-199\r\n");
 }
+
+#[test]
+fn chance_and_relative_times_replay_as_what_they_did() {
+    let dir = fresh_dir("forms");
+    let configure = |config: &mut latchkey::Config| {
+        config.appendonly = true;
+        config.dir = dir.clone();
+    };
+    let server = common::start_with(configure);
+    let mut c = server.raw();
+    c.expect("SADD s a b c", ":3\r\n");
+    let popped = c.call("SPOP s");
+    c.expect("SET lease v PX 60000", "+OK\r\n");
+    c.expect("RPUSH big a b c", ":3\r\n");
+    c.expect("EXPIRE big 60", ":1\r\n");
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("INCR n", "+QUEUED\r\n");
+    c.expect("SET m 1 NX", "+QUEUED\r\n");
+    c.expect("EXEC", "*2\r\n:1\r\n+OK\r\n");
+    drop(c);
+    drop(server);
+    let server = common::start_with(configure);
+    let mut c = server.raw();
+    c.expect("SCARD s", ":2\r\n");
+    let member = popped.lines().nth(1).unwrap();
+    c.expect(&format!("SISMEMBER s {member}"), ":0\r\n");
+    let ttl = integer(&c.call("PTTL lease"));
+    assert!((58_000..=60_000).contains(&ttl), "{ttl}");
+    let ttl = integer(&c.call("TTL big"));
+    assert!((58..=60).contains(&ttl), "{ttl}");
+    c.expect("MGET n m", "*2\r\n$1\r\n1\r\n$1\r\n1\r\n");
+    let log = std::fs::read(dir.join("appendonlydir/appendonly.aof.1.incr.aof")).unwrap();
+    let log = String::from_utf8_lossy(&log);
+    assert!(
+        log.contains("SREM") && log.contains("PEXPIREAT") && log.contains("MULTI"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("SPOP") && !log.contains("EXPIRE\r\n"),
+        "{log}"
+    );
+}

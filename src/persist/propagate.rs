@@ -20,6 +20,8 @@ enum Form {
     KeyState,
     /// As the deadline of its keys afterwards (`PEXPIREAT`, `PERSIST`, or `DEL`).
     Deadline,
+    /// `SPOP`: as the removal of the members it popped (`SREM`), as Redis propagates it.
+    Popped,
 }
 
 fn form(name: &str) -> Form {
@@ -27,10 +29,10 @@ fn form(name: &str) -> Form {
         // Relative times (`EX`, `PX`, `EXPIRE`), conditions on the time (`NX` on a key that
         // lapsed), and lock grants with their fencing tokens.
         "expire" | "pexpire" | "expireat" | "pexpireat" | "persist" => Form::Deadline,
-        "set" | "setnx" | "setex" | "psetex" | "getex" | "getdel" | "lock.acquire" | "lock.release"
-        | "lock.extend" | "delifeq" | "delex" | "msetnx"
+        "set" | "setnx" | "setex" | "psetex" | "getex" | "getdel" | "lock.acquire"
+        | "lock.release" | "lock.extend" | "delifeq" | "delex" | "msetnx" => Form::KeyState,
         // Chance.
-        | "spop" => Form::KeyState,
+        "spop" => Form::Popped,
         _ => Form::Verbatim,
     }
 }
@@ -57,6 +59,24 @@ pub fn record(
     }
     let db = ctx.client.db;
     match form(spec.name) {
+        Form::Popped => {
+            let members: Vec<Bytes> = match reply {
+                Reply::Bulk(member) => vec![member.clone()],
+                Reply::Array(items) => items
+                    .iter()
+                    .filter_map(|item| match item {
+                        Reply::Bulk(member) => Some(member.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if !members.is_empty() {
+                let mut argv = vec![Bytes::from_static(b"SREM"), args[1].clone()];
+                argv.extend(members);
+                ctx.effects.push(Effect { db, argv });
+            }
+        }
         Form::Verbatim => {
             if !matches!(reply, Reply::Error(_)) {
                 ctx.effects.push(Effect {
