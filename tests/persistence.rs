@@ -676,3 +676,29 @@ fn chance_and_relative_times_replay_as_what_they_did() {
         "{log}"
     );
 }
+
+#[test]
+fn an_element_handed_to_a_blocked_pop_stays_popped() {
+    let dir = fresh_dir("blocked-pop");
+    let configure = |config: &mut latchkey::Config| {
+        config.appendonly = true;
+        config.dir = dir.clone();
+    };
+    let server = common::start_with(configure);
+    let mut waiter = server.raw();
+    waiter.send(&common::encode(&[b"BLPOP", b"queue", b"10"]));
+    let mut c = server.raw();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !c.call("CLIENT LIST").contains("cmd=blpop") {
+        assert!(Instant::now() < deadline, "BLPOP never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    c.expect("RPUSH queue x y", ":2\r\n");
+    assert_eq!(waiter.read_text(), "*2\r\n$5\r\nqueue\r\n$1\r\nx\r\n");
+    drop((waiter, c));
+    drop(server);
+    let server = common::start_with(configure);
+    server
+        .raw()
+        .expect("LRANGE queue 0 -1", "*1\r\n$1\r\ny\r\n");
+}
