@@ -11,11 +11,14 @@
 #
 # Settings (environment): ROUNDS (3), DURATION seconds per throughput/cycle/contention workload
 # (4), LOCKS for the memory workload (1000000), IDLE connections (10000), OUT (benches/results),
-# LK_PORT / REDIS_PORT (17379 / 17380), BENCH_THREADS (generator threads; default every core).
+# LK_PORT / REDIS_PORT (17379 / 17380), BENCH_THREADS (generator threads; default every core),
+# SECTIONS (`all`, or `persistence` for only the append-only file rows: both servers with
+# `appendonly yes` and the same `appendfsync`, their files under target/compare-aof).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
+SECTIONS=${SECTIONS:-all}
 DURATION=${DURATION:-4}
 LOCKS=${LOCKS:-1000000}
 IDLE=${IDLE:-10000}
@@ -126,8 +129,34 @@ both() {
 order() { if [ $(($1 % 2)) = 1 ]; then echo "latchkey redis"; else echo "redis latchkey"; fi; }
 only() { bench "$@"; }
 
+# start_servers_aof <fsync>: both servers logging every write to an append-only file on the
+# same disk (fresh directories under target/), fsynced as <fsync> says.
+AOF_DIR=target/compare-aof
+start_servers_aof() {
+    stop_servers
+    rm -rf "$AOF_DIR" && mkdir -p "$AOF_DIR/latchkey" "$AOF_DIR/redis"
+    "$LATCHKEY" --port "$LK_PORT" --maxclients "$MAXCLIENTS" --appendonly yes \
+        --appendfsync "$1" --dir "$AOF_DIR/latchkey" >"$OUT/latchkey.log" 2>&1 &
+    LK_PID=$!
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly yes \
+        --appendfsync "$1" --aof-use-rdb-preamble no --dir "$AOF_DIR/redis" \
+        --daemonize no --maxclients "$MAXCLIENTS" >"$OUT/redis.log" 2>&1 &
+    REDIS_PID=$!
+    wait_ready "$LK_PORT" && wait_ready "$REDIS_PORT"
+}
+
 RUN=(run --clients "$CLIENTS" -d "$DURATION")
 for round in $(seq 1 "$ROUNDS"); do
+    for fsync in everysec always; do
+        log "round $round/$ROUNDS: append-only file, appendfsync $fsync"
+        start_servers_aof "$fsync" || exit 1
+        both "$round" "${RUN[@]}" --name "set_nx_px_p16_aof_$fsync" -P 16 -c "SET lock:__rand_int__ tok NX PX 30000"
+        both "$round" cycle --clients "$CLIENTS" -d "$DURATION" --name "lock_cycle_evalsha_aof_$fsync" --release evalsha
+        only latchkey "$round" cycle --clients "$CLIENTS" -d "$DURATION" --name "lock_cycle_delifeq_aof_$fsync" --release delifeq
+    done
+    stop_servers
+    rm -rf "$AOF_DIR"
+    [ "$SECTIONS" = persistence ] && continue
     log "round $round/$ROUNDS: throughput, lock cycles, contention"
     start_servers || exit 1
     both "$round" "${RUN[@]}" --name set_nx_px_p16 -P 16 -c "SET lock:__rand_int__ tok NX PX 30000"

@@ -241,6 +241,12 @@ pub struct Client {
     pub in_exec: bool,
     /// Where this connection's last `SCAN` call stopped (see `command::scan`).
     pub scan_snapshot: Option<Box<crate::command::scan::ScanSnapshot>>,
+    /// The append-only file's offset this client's pending replies wait for (0: none): they
+    /// are sent once the log holds it (see [`crate::persist`]).
+    pub aof_target: u64,
+    /// The append-only file's loader: commands run at the replay's time and are not logged
+    /// again.
+    pub replaying: bool,
 }
 
 impl Client {
@@ -259,6 +265,8 @@ impl Client {
             watched: Vec::new(),
             in_exec: false,
             scan_snapshot: None,
+            aof_target: 0,
+            replaying: false,
         }
     }
 

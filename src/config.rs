@@ -82,7 +82,8 @@ pub struct Config {
 
     /// Protected mode (`yes`/`no`): while the default user has no password, refuse clients
     /// that do not connect from the loopback interface, as Redis does.
-    #[arg(long, env = "LATCHKEY_PROTECTED_MODE", default_value = "yes", value_parser = yes_no)]
+    #[arg(long, env = "LATCHKEY_PROTECTED_MODE", default_value = "yes", value_parser = yes_no,
+          action = clap::ArgAction::Set)]
     pub protected_mode: bool,
 
     /// Also listen for TLS connections on this port (0 picks a free one; the start line names
@@ -106,6 +107,53 @@ pub struct Config {
     /// Do not listen for plain (non-TLS) connections: TLS only. Needs `--tls-port`.
     #[arg(long, env = "LATCHKEY_NO_PLAIN")]
     pub no_plain: bool,
+
+    // Persistence (see `crate::persist`), with Redis's names.
+    /// Log every write to the append-only file (`yes`/`no`) and load it at start.
+    #[arg(long, env = "LATCHKEY_APPENDONLY", default_value = "no", value_parser = yes_no,
+          action = clap::ArgAction::Set)]
+    pub appendonly: bool,
+
+    /// When the append-only file is fsynced: `always` (before each reply), `everysec`, `no`.
+    #[arg(long, env = "LATCHKEY_APPENDFSYNC", default_value = "everysec",
+          value_parser = appendfsync)]
+    pub appendfsync: String,
+
+    /// The directory the append-only file's directory is created in.
+    #[arg(long, env = "LATCHKEY_DIR", default_value = ".")]
+    pub dir: std::path::PathBuf,
+
+    /// The base name of the append-only files.
+    #[arg(
+        long,
+        env = "LATCHKEY_APPENDFILENAME",
+        default_value = "appendonly.aof"
+    )]
+    pub appendfilename: String,
+
+    /// The directory (inside `--dir`) holding the append-only files and their manifest.
+    #[arg(long, env = "LATCHKEY_APPENDDIRNAME", default_value = "appendonlydir")]
+    pub appenddirname: String,
+
+    /// Rewrite the append-only file when it grew by this percentage since the last rewrite
+    /// (0: never automatically).
+    #[arg(
+        long,
+        env = "LATCHKEY_AUTO_AOF_REWRITE_PERCENTAGE",
+        default_value_t = 100
+    )]
+    pub auto_aof_rewrite_percentage: u64,
+
+    /// … and is at least this many bytes.
+    #[arg(long, env = "LATCHKEY_AUTO_AOF_REWRITE_MIN_SIZE", default_value_t = 64 * 1024 * 1024)]
+    pub auto_aof_rewrite_min_size: u64,
+
+    /// For this many milliseconds after start, commands that would grant a lock (`SET … NX`,
+    /// `LOCK.ACQUIRE`, scripts that may write) get `LOADING`, so that leases granted before
+    /// a restart have run out first. Skipped when the append-only file was loaded. Set it to
+    /// the longest lease clients use.
+    #[arg(long, env = "LATCHKEY_RESTART_GRACE", default_value_t = 0)]
+    pub restart_grace: u64,
 
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
@@ -138,6 +186,11 @@ pub fn yes_no(value: &str) -> Result<bool, String> {
     } else {
         Err("argument must be 'yes' or 'no'".to_string())
     }
+}
+
+/// Reads an `appendfsync` policy (`always`, `everysec`, `no`) in lower case.
+pub fn appendfsync(value: &str) -> Result<String, String> {
+    crate::persist::Fsync::parse(value).map(|policy| policy.name().to_string())
 }
 
 /// Reads a `notify-keyspace-events` value as Redis does and returns it in Redis's normal form

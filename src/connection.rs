@@ -187,7 +187,12 @@ impl<S: Stream> Connection<S> {
     async fn run(&mut self) {
         loop {
             // The batch's end crosses one await at most, so the task keeps no room for it.
-            let close = match self.execute_batch() {
+            let batch = self.execute_batch();
+            // Replies to writes wait for the append-only file (boxed: only then).
+            if let Some(logged) = self.log_wait() {
+                logged.await;
+            }
+            let close = match batch {
                 Batch::Write => false,
                 Batch::Close => true,
                 // Boxed: a wait is rare, and its state would otherwise enlarge every
@@ -291,6 +296,38 @@ impl<S: Stream> Connection<S> {
         end
     }
 
+    /// What the batch's replies must wait for before they are sent: the append-only file
+    /// holding the writes they acknowledge (see [`crate::persist`]). `None` when nothing.
+    fn log_wait(&mut self) -> Option<Pin<Box<dyn Future<Output = ()> + Send>>> {
+        let target = std::mem::take(&mut self.client.aof_target);
+        if target == 0 || self.shared.aof.make_durable(target) {
+            return None;
+        }
+        let aof = self.shared.aof.clone();
+        Some(Box::pin(async move { aof.wait_durable(target).await }))
+    }
+
+    /// After a blocked write command got its reply (a lock granted to a waiting client): the
+    /// offset that grant reached the log at, for [`Connection::log_wait`].
+    fn note_blocked_write(&mut self, request: &[Bytes]) {
+        let aof = &self.shared.aof;
+        if !aof.is_on() {
+            return;
+        }
+        let Some(spec) = request.first().and_then(|name| command::lookup(name)) else {
+            return;
+        };
+        if !spec.has(command::flags::WRITE) {
+            return;
+        }
+        let db = self.client.db;
+        let keyspace = &self.shared.keyspace;
+        self.client.aof_target = match spec.key_positions(request.len()).next() {
+            Some(position) => aof.end_after_key(keyspace, db, &request[position]),
+            None => aof.appended(),
+        };
+    }
+
     /// Queues a command's reply. Messages the command published to its own client, and extra
     /// confirmations, come before it, as in Redis.
     fn queue_reply(&mut self, reply: Reply) {
@@ -371,9 +408,13 @@ impl<S: Stream> Connection<S> {
     /// Serves a blocked command: its reply is queued (and written, when the connection then
     /// closes). False when the connection must close.
     async fn serve_blocked(&mut self, request: Vec<Bytes>, wait: BlockedReply) -> bool {
-        let Some(reply) = self.wait_blocked(request, wait).await else {
+        let Some(reply) = self.wait_blocked(&request, wait).await else {
             return false;
         };
+        self.note_blocked_write(&request);
+        if let Some(logged) = self.log_wait() {
+            logged.await;
+        }
         self.queue_reply(reply);
         if self.must_close() {
             write_output(&mut self.socket, &self.output, &self.client.info).await;
@@ -385,7 +426,7 @@ impl<S: Stream> Connection<S> {
     /// Writes the replies queued before a blocked command, then waits for its reply while
     /// reading ahead (so a client that goes away is noticed) and delivering pub/sub
     /// messages; `None` when the connection must close.
-    async fn wait_blocked(&mut self, request: Vec<Bytes>, wait: BlockedReply) -> Option<Reply> {
+    async fn wait_blocked(&mut self, request: &[Bytes], wait: BlockedReply) -> Option<Reply> {
         if !write_output(&mut self.socket, &self.output, &self.client.info).await {
             return None;
         }
@@ -406,7 +447,7 @@ impl<S: Stream> Connection<S> {
                     }
                 }
                 reply = &mut wait => return Some(reply),
-                _ = shutting_down(&self.shared), if waits_for_others(&request) => {
+                _ = shutting_down(&self.shared), if waits_for_others(request) => {
                     let reply: Reply = crate::errors::UNBLOCKED_SHUTDOWN.into();
                     reply.encode(&mut self.output, self.client.resp3);
                     write_output(&mut self.socket, &self.output, &self.client.info).await;

@@ -46,6 +46,8 @@ pub const OVERFLOW: Error = Error::fixed("ERR increment or decrement would overf
 pub const TIMEOUT_NOT_INTEGER: Error =
     Error::fixed("ERR timeout is not an integer or out of range");
 pub const TIMEOUT_NEGATIVE: Error = Error::fixed("ERR timeout is negative");
+/// What a command that would grant a lock gets during `--restart-grace` (clients retry on it).
+pub const LOADING: Error = Error::fixed("LOADING Redis is loading the dataset in memory");
 
 /// `ERR wrong number of arguments for '<name>' command`.
 pub fn wrong_arity(name: &str) -> Error {

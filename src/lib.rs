@@ -18,6 +18,7 @@
 //! - [`locks`]: lock-native behaviour behind `LOCK.*`: fencing tokens, grants, waiting.
 //! - [`pubsub`]: channels, patterns and their subscribers' bounded mailboxes; [`pubsub::publish`].
 //! - [`notify`]: keyspace notifications (`notify-keyspace-events`).
+//! - [`persist`]: durability: Redis's append-only file, loaded at start.
 //! - [`script`]: scripts: the script cache, Lua 5.1 (feature `lua`), native lock scripts.
 //! - [`acl`]: users, their passwords and permissions (`AUTH`, `ACL`, `--aclfile`), protected
 //!   mode.
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod locks;
 pub mod memory;
 pub mod notify;
+pub mod persist;
 pub mod protocol;
 pub mod pubsub;
 pub mod script;

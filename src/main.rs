@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
         let server = match Server::new(config).start().await {
             Ok(server) => server,
             Err(error) => {
-                eprintln!("latchkey: cannot listen: {error}");
+                eprintln!("latchkey: cannot start: {error}");
                 return std::process::ExitCode::FAILURE;
             }
         };

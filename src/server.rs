@@ -71,6 +71,10 @@ pub struct Shared {
     pub acl: Arc<Acl>,
     /// The limits connections check per batch and the dispatcher per write (`maxmemory`).
     pub limits: ClientLimits,
+    /// The append-only file (off unless `appendonly yes`).
+    pub aof: Arc<crate::persist::Aof>,
+    /// The restart grace (`--restart-grace`).
+    pub grace: crate::persist::grace::Grace,
 }
 
 impl Shared {
@@ -141,6 +145,7 @@ impl Server {
         };
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let shared = build_shared(self.config, self.clock, local_addr.port(), shutdown_rx, acl);
+        start_persistence(&shared)?;
         let (done_tx, done_rx) = mpsc::channel::<()>(1);
         let mut accept = Vec::new();
         if let Some(listener) = plain_listener {
@@ -173,8 +178,21 @@ impl Server {
     pub fn shared_without_listener(self) -> io::Result<Arc<Shared>> {
         let (_, shutdown_rx) = watch::channel(false);
         let acl = Arc::new(load_acl(&self.config)?);
-        Ok(build_shared(self.config, self.clock, 0, shutdown_rx, acl))
+        let shared = build_shared(self.config, self.clock, 0, shutdown_rx, acl);
+        start_persistence(&shared)?;
+        Ok(shared)
     }
+}
+
+/// Loads the append-only file (with `appendonly yes`) before any client is served, or starts
+/// the restart grace when none was loaded.
+fn start_persistence(shared: &Arc<Shared>) -> io::Result<()> {
+    let loaded = crate::persist::start(shared)?;
+    if !loaded {
+        let grace_ms = shared.config.read().restart_grace;
+        shared.grace.start(shared.keyspace.now(), grace_ms);
+    }
+    Ok(())
 }
 
 /// Builds the state every connection shares, with `config` applied.
@@ -192,6 +210,7 @@ fn build_shared(
     let notify = Arc::new(Notifier::new(pubsub.clone()));
     notify.set(crate::notify::parse_flags(config.notify_keyspace_events.as_bytes()).unwrap_or(0));
     let started_unix = clock.unix_ms() / 1000;
+    let config_for_aof = config.clone();
     let shared = Arc::new(Shared {
         keyspace: Arc::new(Keyspace::new(
             config.databases,
@@ -215,6 +234,8 @@ fn build_shared(
         limits: ClientLimits::default(),
         scripts: crate::script::Scripts::default(),
         acl,
+        aof: Arc::new(crate::persist::Aof::new(&config_for_aof)),
+        grace: Default::default(),
     });
     let _ = shared.keyspace.notifier.set(notify);
     shared.limits.apply(&shared.config.read(), &shared.pubsub);
@@ -309,6 +330,9 @@ impl ServerHandle {
             let _ =
                 tokio::time::timeout(SHUTDOWN_LIMIT - SHUTDOWN_GRACE, self.done_rx.recv()).await;
         }
+        // Everything logged is written and fsynced before the server is gone.
+        let aof = self.shared.aof.clone();
+        let _ = tokio::task::spawn_blocking(move || aof.shutdown()).await;
     }
 }
 

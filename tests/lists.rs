@@ -373,6 +373,7 @@ fn blocking_pops_inside_scripts_do_not_block() {
             locks: &mut locks,
             now: shared.keyspace.now(),
             in_script: true,
+            effects: Vec::new(),
         };
         let args: Vec<Bytes> = words
             .iter()

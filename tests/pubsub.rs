@@ -330,6 +330,7 @@ fn publish_through_the_nested_path_scripts_use() {
         locks: &mut locks,
         now: shared.keyspace.now(),
         in_script: true,
+        effects: Vec::new(),
     };
     let args = [
         Bytes::from("publish"),

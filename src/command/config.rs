@@ -79,9 +79,46 @@ const MAXMEMORY_POLICIES: &[&str] = &[
 /// Every parameter, alphabetically (the order `CONFIG GET *` lists them in).
 const PARAMS: &[Param] = &[
     Param {
+        name: "appenddirname",
+        get: |config, _| config.appenddirname.clone(),
+        set: None,
+    },
+    Param {
+        name: "appendfilename",
+        get: |config, _| config.appendfilename.clone(),
+        set: None,
+    },
+    Param {
+        name: "appendfsync",
+        get: |config, _| config.appendfsync.clone(),
+        set: Some(|config, value| {
+            config.appendfsync = crate::config::appendfsync(value)?;
+            Ok(())
+        }),
+    },
+    Param {
         name: "appendonly",
-        get: |_, _| "no".into(),
-        set: Some(|_, value| no_persistence(value, &["no"], "argument must be 'yes' or 'no'")),
+        get: |config, _| yes_no_text(config.appendonly),
+        set: Some(|config, value| {
+            config.appendonly = crate::config::yes_no(value)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "auto-aof-rewrite-min-size",
+        get: |config, _| config.auto_aof_rewrite_min_size.to_string(),
+        set: Some(|config, value| {
+            config.auto_aof_rewrite_min_size = memory(value, 0, i64::MAX)?;
+            Ok(())
+        }),
+    },
+    Param {
+        name: "auto-aof-rewrite-percentage",
+        get: |config, _| config.auto_aof_rewrite_percentage.to_string(),
+        set: Some(|config, value| {
+            config.auto_aof_rewrite_percentage = integer(value, 0, i32::MAX as i64)?;
+            Ok(())
+        }),
     },
     Param {
         name: "bind",
@@ -126,10 +163,11 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "dir",
-        get: |_, _| {
-            std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default()
+        get: |config, _| {
+            std::fs::canonicalize(&config.dir)
+                .unwrap_or_else(|_| config.dir.clone())
+                .display()
+                .to_string()
         },
         set: None,
     },
@@ -273,7 +311,7 @@ const PARAMS: &[Param] = &[
     },
 ];
 
-/// `appendonly` and `save` take only the values that mean "do not persist".
+/// `save` takes only the value that means "no RDB snapshots".
 fn no_persistence(value: &str, accepted: &[&str], invalid: &str) -> Result<(), String> {
     if accepted.iter().any(|a| a.eq_ignore_ascii_case(value)) {
         return Ok(());
@@ -281,7 +319,7 @@ fn no_persistence(value: &str, accepted: &[&str], invalid: &str) -> Result<(), S
     if !invalid.is_empty() && !value.eq_ignore_ascii_case("yes") {
         return Err(invalid.to_string());
     }
-    Err("latchkey keeps data in memory only and does not persist it".into())
+    Err("latchkey writes no RDB snapshots; use appendonly yes".into())
 }
 
 fn integer(value: &str, min: i64, max: i64) -> Result<u64, String> {
@@ -390,6 +428,7 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
         let value = String::from_utf8_lossy(&pair[1]);
         set(&mut updated, &value).map_err(|reason| failed(&reason))?;
     }
+    apply_persistence(shared, &mut updated)?;
     shared.expiry.hz.store(updated.hz, Ordering::Relaxed);
     shared
         .notify
@@ -404,6 +443,32 @@ fn config_set(shared: &Arc<Shared>, pairs: &[Bytes]) -> CommandResult {
     shared.limits.apply(&updated, &shared.pubsub);
     *shared.config.write() = updated;
     Ok(Reply::OK)
+}
+
+/// Applies the append-only file's settings: `appendonly yes` writes a base file from the
+/// keyspace and starts logging (the setting stays `no` if that fails), `no` stops.
+fn apply_persistence(shared: &Arc<Shared>, updated: &mut crate::Config) -> Result<(), Error> {
+    let aof = &shared.aof;
+    if let Ok(policy) = crate::persist::Fsync::parse(&updated.appendfsync) {
+        aof.set_fsync(policy);
+    }
+    aof.auto_rewrite_percentage
+        .store(updated.auto_aof_rewrite_percentage, Ordering::Relaxed);
+    aof.auto_rewrite_min_size
+        .store(updated.auto_aof_rewrite_min_size, Ordering::Relaxed);
+    match (updated.appendonly, aof.is_on()) {
+        (true, false) => aof.enable(shared).map_err(|error| {
+            updated.appendonly = false;
+            Error::err(format_args!(
+                "CONFIG SET failed (possibly related to argument 'appendonly') - {error}"
+            ))
+        }),
+        (false, true) => {
+            aof.disable();
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn yes_no_text(value: bool) -> String {

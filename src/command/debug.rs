@@ -1,5 +1,5 @@
 //! `DEBUG`: the test hooks Redis-style test suites drive — `SLEEP`, `SET-ACTIVE-EXPIRE`,
-//! `OBJECT` — and `HELP`. Other Redis `DEBUG` subcommands (`JMAP`, `RELOAD`, `SEGFAULT`, …) get
+//! `OBJECT`, `RELOAD`, `LOADAOF` — and `HELP`. Other Redis `DEBUG` subcommands (`JMAP`, `SEGFAULT`, …) get
 //! the error Redis gives for a subcommand it does not know.
 //!
 //! `DEBUG SLEEP` delays only the calling client (Redis stalls the whole server): its reply
@@ -28,8 +28,12 @@ pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "OBJECT <key>",
     "    Show low level info about the `key` and associated value.",
+    "RELOAD [option ...]",
+    "    Save the keyspace as AOF commands, flush it and load it back.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -54,6 +58,16 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
             Reply::OK
         }
         3 if is(sub, "OBJECT") => object(ctx, &args[2])?,
+        _ if is(sub, "RELOAD") => {
+            // Through the log's own format: the keyspace written out as commands and replayed.
+            let snapshot = crate::persist::snapshot(ctx.shared).map_err(Error::err)?;
+            crate::persist::reload_from(ctx.shared, &snapshot).map_err(Error::err)?;
+            Reply::OK
+        }
+        2 if is(sub, "LOADAOF") => {
+            crate::persist::reload_files(ctx.shared).map_err(Error::err)?;
+            Reply::OK
+        }
         _ => {
             return Err(Error::err(format_args!(
                 "unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",

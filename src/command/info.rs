@@ -240,6 +240,12 @@ fn system_memory() -> Option<u64> {
 
 fn persistence(shared: &Shared, out: &mut String) {
     let last_save = shared.last_save_unix.load(Ordering::Relaxed);
+    // The log's fields: the status ones before the fork fields, the sizes after, as in Redis.
+    let aof = shared.aof.info_fields();
+    let aof_head = aof
+        .iter()
+        .position(|(name, _)| *name == "aof_current_size")
+        .unwrap_or(aof.len());
     fields(
         out,
         "Persistence",
@@ -257,16 +263,15 @@ fn persistence(shared: &Shared, out: &mut String) {
             ("rdb_last_bgsave_status", "ok".into()),
             ("rdb_last_bgsave_time_sec", "-1".into()),
             ("rdb_current_bgsave_time_sec", "-1".into()),
-            ("aof_enabled", "0".into()),
-            ("aof_rewrite_in_progress", "0".into()),
-            ("aof_rewrite_scheduled", "0".into()),
-            ("aof_last_rewrite_time_sec", "-1".into()),
-            ("aof_current_rewrite_time_sec", "-1".into()),
-            ("aof_last_bgrewrite_status", "ok".into()),
-            ("aof_last_write_status", "ok".into()),
+        ]
+        .into_iter()
+        .chain(aof.iter().take(aof_head).cloned())
+        .chain([
             ("module_fork_in_progress", "0".into()),
             ("module_fork_last_cow_size", "0".into()),
-        ],
+        ])
+        .chain(aof.iter().skip(aof_head).cloned())
+        .collect::<Vec<_>>(),
     );
 }
 

@@ -259,6 +259,9 @@ pub struct Ctx<'c, 'k> {
     pub now: MonoTime,
     /// Inside `EVAL`: commands flagged `NOSCRIPT` are refused, blocking ones do not block.
     pub in_script: bool,
+    /// What this command (with the commands a script or `EXEC` ran) changed, as the
+    /// append-only file's commands; appended once, when the command ends (see [`run`]).
+    pub effects: Vec<crate::persist::Effect>,
 }
 
 impl<'c, 'k> Ctx<'c, 'k> {
@@ -319,15 +322,25 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
         return Outcome::Reply(error.into());
     }
-    let now = shared.keyspace.now();
+    let now = if client.replaying {
+        crate::persist::load::REPLAY_NOW
+    } else {
+        shared.keyspace.now()
+    };
     let mut ctx = Ctx {
         shared,
         client,
         locks: &mut locks,
         now,
         in_script: false,
+        effects: Vec::new(),
     };
-    run(&mut ctx, spec, args)
+    let outcome = run(&mut ctx, spec, args);
+    if !ctx.effects.is_empty() {
+        // Appended with the shards still held, so the log keeps the order of changes.
+        ctx.client.aof_target = shared.aof.append(&ctx.effects);
+    }
+    outcome
 }
 
 /// Runs a command inside a script (or any caller that already holds a `KeyLocks`): the same
@@ -403,12 +416,49 @@ fn lock_declared_keys(
     locks.lock_keys(db, spec.key_positions(args.len()).map(|i| &args[i][..]))
 }
 
+/// Runs the handler: the one place every command passes, whoever sends it (a client, `EXEC`,
+/// a script). A write command is refused while the append-only file cannot be written
+/// (`MISCONF`) and, during the restart grace, when it would grant a lock (`LOADING`); one that
+/// changed the keyspace is recorded for the append-only file.
 fn run(ctx: &mut Ctx, spec: &CommandSpec, args: &[Bytes]) -> Outcome {
+    let write = spec.has(flags::WRITE) || ctx.shared.grace.covers(spec);
+    if write {
+        if let Some(refusal) = refusal(ctx, spec, args) {
+            return Outcome::Reply(refusal.into());
+        }
+    }
+    let journal = spec.has(flags::WRITE) && ctx.shared.aof.is_on() && !ctx.client.replaying;
+    let before = journal.then(|| (ctx.locks.changes(), ctx.locks.expired_marks()));
     let result = match spec.handler {
         Handler::Sync(handler) => handler(ctx, args).map(Outcome::Reply),
         Handler::Blocking(handler) => handler(ctx, args),
     };
-    result.unwrap_or_else(|error| Outcome::Reply(error.into()))
+    let outcome = result.unwrap_or_else(|error| Outcome::Reply(error.into()));
+    if let Some((changes, expired)) = before {
+        if ctx.locks.changes() != changes {
+            if let Outcome::Reply(reply) = &outcome {
+                crate::persist::propagate::record(ctx, spec, args, reply, &expired);
+            }
+        }
+    }
+    outcome
+}
+
+/// Why a write command may not run now: the append-only file fails to write, or the restart
+/// grace keeps locks from being granted.
+fn refusal(ctx: &Ctx, spec: &CommandSpec, args: &[Bytes]) -> Option<Error> {
+    if ctx.client.replaying {
+        return None;
+    }
+    if spec.has(flags::WRITE) {
+        if let Some(refusal) = ctx.shared.aof.refusal() {
+            return Some(refusal);
+        }
+    }
+    ctx.shared
+        .grace
+        .refuses(spec, args, ctx.now)
+        .then_some(errors::LOADING)
 }
 
 #[cfg(test)]

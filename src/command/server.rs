@@ -1,8 +1,8 @@
 //! Server commands: `COMMAND`, `DBSIZE`, `FLUSHDB`, `FLUSHALL`, `TIME`, `LASTSAVE`, `SAVE`,
-//! `BGSAVE`, `ROLE`, `MEMORY`. (`INFO` is in `info.rs`, `CONFIG` in `config.rs`.)
+//! `BGSAVE`, `BGREWRITEAOF`, `ROLE`, `MEMORY`. (`INFO` is in `info.rs`, `CONFIG` in `config.rs`.)
 //!
-//! latchkey keeps data in memory only: `SAVE` and `BGSAVE` reply as Redis does after a
-//! successful save, and move `LASTSAVE`, but write nothing.
+//! latchkey writes no RDB snapshot: `SAVE` and `BGSAVE` are refused with an error that points
+//! to the append-only file; `BGREWRITEAOF` rewrites it (see [`crate::persist`]).
 
 use std::sync::atomic::Ordering;
 
@@ -68,6 +68,13 @@ pub const COMMANDS: &[CommandSpec] = &[
         ADMIN | NOSCRIPT,
         &["admin", "slow", "dangerous"],
         bgsave,
+    ),
+    spec(
+        "bgrewriteaof",
+        1,
+        ADMIN | NOSCRIPT | NO_MULTI,
+        &["admin", "slow", "dangerous"],
+        bgrewriteaof,
     ),
     spec(
         "role",
@@ -304,19 +311,35 @@ fn mark_saved(ctx: &Ctx) {
     ctx.shared.last_save_unix.store(now, Ordering::Relaxed);
 }
 
-fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
-    mark_saved(ctx);
-    Ok(Reply::OK)
+/// latchkey writes no RDB snapshot: `SAVE` and `BGSAVE` say so rather than answer a false `OK`.
+const NO_RDB: Error = Error::fixed(
+    "ERR latchkey does not write RDB snapshots; use the append only file (CONFIG SET appendonly yes, BGREWRITEAOF)",
+);
+
+fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    Err(NO_RDB)
 }
 
-fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+fn bgsave(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     match &args[1..] {
         [] => {}
         [option] if is(option, "SCHEDULE") => {}
         _ => return Err(errors::SYNTAX),
     }
-    mark_saved(ctx);
-    Ok(Reply::simple("Background saving started"))
+    Err(NO_RDB)
+}
+
+/// `BGREWRITEAOF`: rewrites the append-only file from the keyspace on a thread of its own.
+fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+    match crate::persist::spawn_rewrite(ctx.shared.clone()) {
+        Ok(()) => {
+            mark_saved(ctx);
+            Ok(Reply::simple(
+                "Background append only file rewriting started",
+            ))
+        }
+        Err(error) => Err(Error::err(error)),
+    }
 }
 
 fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {

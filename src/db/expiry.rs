@@ -48,6 +48,9 @@ pub fn expire_cycle(keyspace: &Keyspace, budget: Duration, enabled: &AtomicBool)
             let now = keyspace.now();
             let mut shard = keyspace.shard_mutex(index).lock();
             let walk = shard.expire_due(now, SAMPLE);
+            if shard.has_effects() {
+                keyspace.journal_effects(index, &mut shard);
+            }
             let expired = shard.take_expired_keys();
             drop(shard);
             if !expired.is_empty() {

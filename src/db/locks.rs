@@ -30,8 +30,9 @@ const BUSY_CHECK_SLICE: Duration = Duration::from_millis(10);
 /// Shards currently held by one command or script, sorted by global index.
 pub struct KeyLocks<'k> {
     keyspace: &'k Keyspace,
-    /// Inline for the usual one or two shards: no allocation per command.
-    held: SmallVec<[(usize, MutexGuard<'k, Shard>); 2]>,
+    /// Inline for the usual one or two shards: no allocation per command. Each with the
+    /// shard's change count when it was locked.
+    held: SmallVec<[(usize, MutexGuard<'k, Shard>, u64); 2]>,
 }
 
 impl<'k> KeyLocks<'k> {
@@ -86,6 +87,42 @@ impl<'k> KeyLocks<'k> {
         Ok(&mut self.held[position].1)
     }
 
+    /// Changes made to the held shards since each was locked: a command that leaves this
+    /// unchanged changed nothing.
+    pub fn changes(&self) -> u64 {
+        self.held
+            .iter()
+            .map(|(_, shard, base)| shard.changes() - base)
+            .sum()
+    }
+
+    /// Where each held shard's list of expired keys ends now, for [`KeyLocks::expired_since`].
+    pub fn expired_marks(&self) -> SmallVec<[(usize, usize); 2]> {
+        self.held
+            .iter()
+            .map(|(index, shard, _)| (*index, shard.expired_keys_from(0).len()))
+            .collect()
+    }
+
+    /// The keys the held shards expired since `marks` (all of them for a shard locked since),
+    /// with their shard's global index.
+    pub fn expired_since(&self, marks: &[(usize, usize)]) -> Vec<(usize, bytes::Bytes)> {
+        let mut keys = Vec::new();
+        for (index, shard, _) in &self.held {
+            let from = marks
+                .iter()
+                .find(|(i, _)| i == index)
+                .map_or(0, |(_, mark)| *mark);
+            keys.extend(
+                shard
+                    .expired_keys_from(from)
+                    .iter()
+                    .map(|key| (*index, key.clone())),
+            );
+        }
+        keys
+    }
+
     /// Serves the waiters of keys changed under the held shards, then releases them.
     pub fn release_all(&mut self) {
         if self.held.is_empty() {
@@ -94,10 +131,14 @@ impl<'k> KeyLocks<'k> {
         // The clock is read only when some waiter has something to be offered.
         let mut now = None;
         let mut expired = Vec::new();
-        for (index, shard) in &mut self.held {
+        for (index, shard, _) in &mut self.held {
             if shard.has_ready() {
                 let now = *now.get_or_insert_with(|| self.keyspace.now());
                 shard.serve_ready(now);
+            }
+            if shard.has_effects() {
+                // Logged before the shard is released, so the log keeps the order of changes.
+                self.keyspace.journal_effects(*index, shard);
             }
             if shard.has_expired_keys() {
                 expired.push((*index, shard.take_expired_keys()));
@@ -117,7 +158,7 @@ impl<'k> KeyLocks<'k> {
 
     /// Makes sure shard `index` is held; returns its position in `held`.
     fn lock_index(&mut self, index: usize) -> Result<usize, Error> {
-        let position = match self.held.binary_search_by_key(&index, |(i, _)| *i) {
+        let position = match self.held.binary_search_by_key(&index, |(i, _, _)| *i) {
             Ok(position) => return Ok(position),
             Err(position) => position,
         };
@@ -139,7 +180,8 @@ impl<'k> KeyLocks<'k> {
                 )
             })?
         };
-        self.held.insert(position, (index, guard));
+        let base = guard.changes();
+        self.held.insert(position, (index, guard, base));
         Ok(position)
     }
 }

@@ -46,10 +46,20 @@ pub struct Keyspace {
     /// Where keys removed by expiry are reported (`expired` keyspace notifications); set once
     /// by the server at start. Unset, expired keys are simply forgotten.
     pub notifier: OnceLock<Arc<crate::notify::Notifier>>,
+    /// Where changes made outside a command's dispatch (waiters served when a key changes) are
+    /// logged: the append-only file, set once by the server at start.
+    pub journal: OnceLock<Arc<dyn Journal>>,
     /// Scripts running past the script time limit. While it is above zero, commands (other than
     /// those allowed while busy) get `BUSY`, and a command waiting for a shard gives up with
     /// `BUSY` instead of parking its worker thread behind the script (see [`locks`]).
     scripts_past_limit: AtomicUsize,
+}
+
+/// Where the keyspace reports changes that no command's dispatch saw: a waiter served under
+/// the shard lock (a lock granted to a waiting client). The append-only file implements it.
+pub trait Journal: Send + Sync {
+    /// `keys` of database `db` changed in `shard` (held by the caller) at `now`.
+    fn keys_changed(&self, db: usize, shard: &mut Shard, keys: &[bytes::Bytes], now: MonoTime);
 }
 
 /// A cheap-to-clone handle to the keyspace.
@@ -70,6 +80,7 @@ impl Keyspace {
             clock,
             scripts_past_limit: AtomicUsize::new(0),
             notifier: OnceLock::new(),
+            journal: OnceLock::new(),
         }
     }
 
@@ -77,6 +88,15 @@ impl Keyspace {
     pub fn keys_expired(&self, index: usize, keys: &[bytes::Bytes]) {
         if let Some(notifier) = self.notifier.get() {
             notifier.expired(index / self.shards_per_db, keys);
+        }
+    }
+
+    /// Logs the keys shard `index` changed outside a command (see [`Shard::take_effects`]).
+    /// Called with the shard held, before it is released.
+    pub fn journal_effects(&self, index: usize, shard: &mut Shard) {
+        let keys = shard.take_effects();
+        if let Some(journal) = self.journal.get() {
+            journal.keys_changed(index / self.shards_per_db, shard, &keys, self.now());
         }
     }
 

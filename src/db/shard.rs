@@ -61,6 +61,12 @@ pub struct Shard {
     /// Keys removed by expiry since the holder of the shard last took them, for the `expired`
     /// keyspace notification (published once the shard is released).
     expired_keys: Vec<Bytes>,
+    /// Changes made so far (writes, deletions, expiries, lock metadata): a counter that lets
+    /// the dispatcher tell whether a command changed anything (what the append-only file logs).
+    changes: u64,
+    /// Keys changed outside any command's dispatch (a waiter served, a lock granted to a
+    /// waiting client), for the append-only file; taken by whoever releases the shard.
+    effects: Vec<Bytes>,
 }
 
 /// What one [`Shard::expire_due`] walk did.
@@ -236,6 +242,7 @@ impl Shard {
     /// whatever follows a key's changes hooks in. Drops the lock metadata of a key that is gone,
     /// and queues the key for its waiters.
     fn key_changed(&mut self, key: &[u8]) {
+        self.changes += 1;
         if !self.lock_meta.is_empty()
             && self.lock_meta.contains_key(key)
             && self.find(key).is_none()
@@ -288,6 +295,12 @@ impl Shard {
         std::mem::take(&mut self.expired_keys)
     }
 
+    /// The keys removed by expiry since the last [`Shard::take_expired_keys`], from the
+    /// `from`th on.
+    pub fn expired_keys_from(&self, from: usize) -> &[Bytes] {
+        self.expired_keys.get(from..).unwrap_or(&[])
+    }
+
     /// Whether keys expired since the last [`Shard::take_expired_keys`].
     pub fn has_expired_keys(&self) -> bool {
         !self.expired_keys.is_empty()
@@ -322,7 +335,11 @@ impl Shard {
                 continue;
             };
             while let Some(waiter) = queue.front_mut() {
+                let before = self.changes;
                 if waiter.is_abandoned() || waiter.try_serve(self, &key, now) {
+                    if self.changes != before {
+                        self.effects.push(key.clone());
+                    }
                     queue.pop_front();
                 } else {
                     break;
@@ -400,6 +417,29 @@ impl Shard {
             .map(Node::key)
     }
 
+    /// The number of changes made to this shard so far (see `changes`).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Records that `key` changed outside a command's dispatch, for the append-only file.
+    pub fn note_effect(&mut self, key: &[u8]) {
+        self.effects.push(Bytes::copy_from_slice(key));
+    }
+
+    /// Whether keys changed outside a command since the last [`Shard::take_effects`].
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
+    }
+
+    /// Takes the keys changed outside a command (served waiters), deduplicated, in order.
+    pub fn take_effects(&mut self) -> Vec<Bytes> {
+        let mut keys = std::mem::take(&mut self.effects);
+        let mut seen = hashbrown::HashSet::new();
+        keys.retain(|key| seen.insert(key.clone()));
+        keys
+    }
+
     /// Removes every key.
     pub fn clear(&mut self) {
         let keys: Vec<Bytes> = self.waiters.keys().cloned().collect();
@@ -412,6 +452,7 @@ impl Shard {
                 watched.version += 1;
             }
         }
+        self.changes += 1;
         self.map = HashTable::new();
         self.expiry_cursor = 0;
         self.volatile = 0;
@@ -450,12 +491,14 @@ impl Shard {
             }
             return None;
         }
+        self.changes += 1;
         self.lock_meta.get_mut(key)
     }
 
     /// Attaches lock metadata to the live key `key` (a grant just stored `meta.token` there).
     pub fn set_lock_meta(&mut self, key: &[u8], meta: LockMeta) {
         if self.find(key).is_some() {
+            self.changes += 1;
             self.lock_meta.insert(Bytes::copy_from_slice(key), meta);
         }
     }

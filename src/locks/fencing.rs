@@ -2,8 +2,10 @@
 //! restarts, so a resource can reject a write stamped with an older token than one it has seen
 //! (the fix for a holder that paused past its lease and writes anyway).
 //!
-//! Nothing is stored on disk: the sequence starts at the wall-clock time of start-up in Unix
-//! microseconds and counts up by one per grant. A restarted server starts above every token the
+//! Without the append-only file nothing is stored on disk: the sequence starts at the
+//! wall-clock time of start-up in Unix microseconds and counts up by one per grant. With it,
+//! the log records every grant's token and the sequence itself, and a restart raises the
+//! sequence above the highest one found (see [`crate::persist`]). A restarted server starts above every token the
 //! previous run gave out as long as that run granted, on average, fewer than one lock per
 //! microsecond of the time between the two start-ups, and the wall clock did not step back
 //! between them.
@@ -37,6 +39,11 @@ impl FencingSequence {
     /// order they are taken, whichever shard takes them.
     pub fn next(&self) -> u64 {
         self.last.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Makes every later token above `last` (a token found in the append-only file).
+    pub fn raise_to(&self, last: u64) {
+        self.last.fetch_max(last, Ordering::SeqCst);
     }
 
     /// The last token given out (or the seed, before any).

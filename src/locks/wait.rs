@@ -141,12 +141,18 @@ impl LockWait {
     }
 
     /// Runs `f` on the key's shard, locked on its own; waiters of changed keys are served when
-    /// the lock is released.
+    /// the lock is released. A change `f` makes (a grant, a grant taken back) is noted for the
+    /// append-only file, which logs it before the shard is released.
     fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, MonoTime) -> R) -> Result<R, Error> {
         let mut locks = KeyLocks::new(&self.keyspace);
         let shard = locks.shard(self.db, &self.key)?;
         let now = self.keyspace.now();
-        Ok(f(shard, now))
+        let before = shard.changes();
+        let result = f(shard, now);
+        if shard.changes() != before {
+            shard.note_effect(&self.key);
+        }
+        Ok(result)
     }
 }
 
