@@ -154,6 +154,7 @@ impl Server {
         drop(done_tx);
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
         let idle_task = tokio::spawn(close_idle_clients(shared.clone()));
+        let trim_task = tokio::spawn(crate::memory::return_freed());
         Ok(ServerHandle {
             local_addr,
             tls_local_addr,
@@ -163,6 +164,7 @@ impl Server {
             accept,
             expiry_task,
             idle_task,
+            trim_task,
         })
     }
 
@@ -251,6 +253,8 @@ pub struct ServerHandle {
     accept: Vec<tokio::task::JoinHandle<()>>,
     expiry_task: tokio::task::JoinHandle<()>,
     idle_task: tokio::task::JoinHandle<()>,
+    /// Gives freed memory back to the system (see [`crate::memory::return_freed`]).
+    trim_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -289,6 +293,7 @@ impl ServerHandle {
         }
         self.expiry_task.abort();
         self.idle_task.abort();
+        self.trim_task.abort();
         // Idle connections wait on their own wake-up, not on the shutdown signal; every
         // connection is registered by now (the accept loops have ended).
         for client in self.shared.clients.lock().values() {
