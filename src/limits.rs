@@ -224,6 +224,104 @@ impl ClientLimits {
     }
 }
 
+/// Descriptors kept for the server itself (listeners, the runtime's, logs) beyond one per
+/// client, as Redis keeps (`CONFIG_MIN_RESERVED_FDS`).
+pub const RESERVED_FDS: u64 = 32;
+
+/// What [`fit_maxclients_to_open_files`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenFiles {
+    /// The soft limit already allowed `maxclients` + [`RESERVED_FDS`].
+    Enough,
+    /// The soft limit was raised from `from` to `to`.
+    Raised { from: u64, to: u64 },
+    /// The hard limit allows only `limit` descriptors: `maxclients` was lowered to `maxclients`.
+    LoweredMaxclients { limit: u64, maxclients: usize },
+}
+
+/// Makes `maxclients` clients possible, as Redis does at start: when the open-file soft limit
+/// is below `maxclients` + [`RESERVED_FDS`], raises it (up to the hard limit), and when even
+/// the hard limit is too low, lowers `maxclients` to fit. Otherwise clients past the limit
+/// would wait unanswered in the listen queue while `accept` fails, instead of being told
+/// `max number of clients reached`. Logs what it changed. Fails when the limit leaves no room
+/// for a single client.
+pub fn fit_maxclients_to_open_files(config: &mut Config) -> Result<OpenFiles, String> {
+    let wanted = config.maxclients as u64 + RESERVED_FDS;
+    let Some((soft, hard)) = open_file_limits() else {
+        return Ok(OpenFiles::Enough);
+    };
+    if soft >= wanted {
+        return Ok(OpenFiles::Enough);
+    }
+    let target = wanted.min(hard);
+    let limit = if target > soft && set_open_file_limit(target, hard) {
+        target
+    } else {
+        soft
+    };
+    if limit >= wanted {
+        tracing::info!(
+            "increased the maximum number of open files to {limit} (it was {soft}) for \
+             maxclients {}",
+            config.maxclients
+        );
+        return Ok(OpenFiles::Raised {
+            from: soft,
+            to: limit,
+        });
+    }
+    if limit <= RESERVED_FDS {
+        return Err(format!(
+            "the open-file limit ('ulimit -n') of {limit} is not enough to start: at least {} \
+             is needed",
+            RESERVED_FDS + 1
+        ));
+    }
+    let maxclients = (limit - RESERVED_FDS) as usize;
+    tracing::warn!(
+        "maxclients {} needs {wanted} open files but the limit is {limit}: maxclients lowered \
+         to {maxclients}; raise 'ulimit -n' for more clients",
+        config.maxclients
+    );
+    config.maxclients = maxclients;
+    Ok(OpenFiles::LoweredMaxclients { limit, maxclients })
+}
+
+/// The open-file limit (soft, hard), where the system has one.
+#[cfg(unix)]
+fn open_file_limits() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live local.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    // `rlim_t` is `u64` on Linux, but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    (status == 0).then_some((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
+#[cfg(not(unix))]
+fn open_file_limits() -> Option<(u64, u64)> {
+    None
+}
+
+/// Sets the open-file soft limit to `soft` (the hard one stays `hard`); false when refused.
+#[cfg(unix)]
+fn set_open_file_limit(soft: u64, hard: u64) -> bool {
+    let limit = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads one `rlimit` through a pointer to a live local.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+#[cfg(not(unix))]
+fn set_open_file_limit(_soft: u64, _hard: u64) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -371,13 +371,16 @@ async fn accept_loop(
     shared: Arc<Shared>,
     done: mpsc::Sender<()>,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
         let (socket, addr) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                failures.ended();
+                accepted
+            }
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(failures.failed(&error)).await;
                 continue;
             }
         };
@@ -433,6 +436,38 @@ async fn accept_loop(
                     }
                 });
             }
+        }
+    }
+}
+
+/// A run of failed `accept` calls (out of file descriptors, usually: at start-up `maxclients`
+/// is fitted to the open-file limit, so only other descriptors can run out). Each failure
+/// waits longer before the next try, from [`ACCEPT_BACKOFF_MIN`] doubling up to
+/// [`ACCEPT_BACKOFF_MAX`]; the run is logged once when it starts and once when it ends.
+#[derive(Default)]
+struct AcceptFailures {
+    count: u64,
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+impl AcceptFailures {
+    /// Notes a failure; returns how long to wait before accepting again.
+    fn failed(&mut self, error: &io::Error) -> Duration {
+        if self.count == 0 {
+            tracing::warn!(%error, "accept failed; retrying with back-off");
+        }
+        let backoff = ACCEPT_BACKOFF_MIN.saturating_mul(1 << self.count.min(16));
+        self.count += 1;
+        backoff.min(ACCEPT_BACKOFF_MAX)
+    }
+
+    /// Notes a success, which ends a run of failures.
+    fn ended(&mut self) {
+        if self.count > 0 {
+            tracing::warn!(failures = self.count, "accepting connections again");
+            self.count = 0;
         }
     }
 }

@@ -1,21 +1,24 @@
-//! Hostile clients at the connection level: half-sent huge requests. The memory tests run the
-//! `latchkey` binary (its own allocator counts its memory); every loop is bounded and
-//! everything is on loopback.
+//! Hostile clients at the connection level: half-sent huge requests, more clients than the
+//! open-file limit allows. The memory and open-file tests run the `latchkey` binary (its own
+//! allocator counts its memory, and its open-file limit is set per process); every loop is
+//! bounded and everything is on loopback.
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::Raw;
 
 /// A `latchkey` process started through `bash` (so a test can set its `ulimit` first), with
-/// its address.
+/// its address and its log lines.
 struct Binary {
     child: Child,
     addr: SocketAddr,
+    log: mpsc::Receiver<String>,
 }
 
 impl Binary {
@@ -28,9 +31,16 @@ impl Binary {
         let mut child = Command::new("bash")
             .args(["-c", &script])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn latchkey");
+        let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let (sender, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -41,7 +51,20 @@ impl Binary {
             .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
             .parse()
             .expect("address");
-        Binary { child, addr }
+        Binary { child, addr, log }
+    }
+
+    /// A line of the first `count` log lines that contains `text`, if any arrive within 5 s.
+    fn log_line_with(&self, text: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// The server's resident memory in KiB (`VmRSS` in `/proc/<pid>/status`).
@@ -53,6 +76,18 @@ impl Binary {
             .find_map(|line| line.strip_prefix("VmRSS:"))
             .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
+    }
+
+    /// The soft open-file limit of the server (`/proc/<pid>/limits`).
+    fn open_file_soft_limit(&self) -> u64 {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", self.child.id()))
+            .expect("/proc limits");
+        limits
+            .lines()
+            .find_map(|line| line.strip_prefix("Max open files"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|soft| soft.parse().ok())
+            .expect("Max open files")
     }
 }
 
@@ -164,4 +199,86 @@ fn freed_memory_goes_back_to_the_system() {
         "resident memory {} KiB after FLUSHALL, {rss_before} KiB before",
         server.rss_kib()
     );
+}
+
+// maxclients and the open-file limit.
+
+const MAX_CLIENTS_REACHED: &[u8] = b"-ERR max number of clients reached\r\n";
+
+#[test]
+fn maxclients_is_lowered_to_fit_a_low_open_file_limit() {
+    // `ulimit -n` sets the hard limit too, so it cannot be raised: 64 - 32 reserved.
+    let server = Binary::start("ulimit -n 64;", "");
+    let line = server
+        .log_line_with("maxclients lowered to 32")
+        .expect("the log says maxclients was lowered");
+    assert!(line.contains("limit is 64"), "{line}");
+    let mut admin = Raw::connect(server.addr);
+    admin.expect(
+        "CONFIG GET maxclients",
+        "*2\r\n$10\r\nmaxclients\r\n$2\r\n32\r\n",
+    );
+    let mut clients: Vec<Raw> = (1..32).map(|_| Raw::connect(server.addr)).collect();
+    for client in &mut clients {
+        client.expect("PING", "+PONG\r\n");
+    }
+    // One over: told so, and closed, not left waiting in the listen queue.
+    let mut extra = TcpStream::connect(server.addr).expect("connect");
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = Vec::new();
+    extra.read_to_end(&mut reply).expect("read until closed");
+    assert_eq!(reply, MAX_CLIENTS_REACHED);
+    // A client leaving makes room again.
+    drop(clients.pop());
+    assert!(eventually(10, || info_field(
+        &mut admin,
+        "clients",
+        "connected_clients"
+    ) == 31));
+    Raw::connect(server.addr).expect("PING", "+PONG\r\n");
+}
+
+#[test]
+fn the_open_file_soft_limit_is_raised_when_the_hard_limit_allows() {
+    let hard: u64 = String::from_utf8(
+        Command::new("bash")
+            .args(["-c", "ulimit -Hn"])
+            .output()
+            .expect("bash")
+            .stdout,
+    )
+    .ok()
+    .and_then(|text| text.trim().parse().ok())
+    .unwrap_or(0);
+    if hard < 200 {
+        eprintln!("hard open-file limit {hard}: too low to check raising");
+        return;
+    }
+    let server = Binary::start("ulimit -Sn 64;", "--maxclients 100");
+    assert_eq!(server.open_file_soft_limit(), 132);
+    let mut c = Raw::connect(server.addr);
+    c.expect(
+        "CONFIG GET maxclients",
+        "*2\r\n$10\r\nmaxclients\r\n$3\r\n100\r\n",
+    );
+}
+
+#[test]
+fn clients_over_maxclients_get_the_error_and_are_closed() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect("CONFIG SET maxclients 2", "+OK\r\n");
+    let mut second = server.raw();
+    second.expect("PING", "+PONG\r\n");
+    let mut third = TcpStream::connect(server.server.local_addr()).expect("connect");
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = Vec::new();
+    third.read_to_end(&mut reply).expect("read until closed");
+    assert_eq!(reply, MAX_CLIENTS_REACHED);
+    let stats = admin.call("INFO stats");
+    assert!(stats.contains("rejected_connections:1\r\n"), "{stats}");
 }
