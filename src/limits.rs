@@ -10,6 +10,12 @@
 //! stuck, so its buffers stay bounded without any setting. And Redis's limits when set: past the
 //! hard limit the client is disconnected, and past the soft limit for longer than the soft
 //! seconds likewise. Redis's default for normal clients is no limit (`normal 0 0 0`).
+//!
+//! As in Redis, the limits count only replies beyond the first [`UNCOUNTED_OUTPUT`] bytes
+//! pending for a client: Redis keeps those in a fixed per-client buffer that its limits do not
+//! see, so even `normal 1 1 1` lets every reply up to 16 KiB through (a redis-cli session keeps
+//! working), while a larger reply, or a pipeline whose replies pile up past it, closes the
+//! client.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -147,6 +153,16 @@ pub fn memory_value(value: &str) -> Option<u64> {
     n.checked_mul(multiplier).filter(|&n| n <= i64::MAX as u64)
 }
 
+/// Pending reply bytes the output limits do not count (Redis's fixed reply buffer,
+/// `PROTO_REPLY_CHUNK_BYTES`).
+pub const UNCOUNTED_OUTPUT: usize = 16 * 1024;
+
+/// The part of `pending` reply bytes that the output limits count.
+#[inline]
+fn counted_output(pending: usize) -> u64 {
+    pending.saturating_sub(UNCOUNTED_OUTPUT) as u64
+}
+
 /// The limits connections check on every batch, as atomics (see the module docs).
 #[derive(Default)]
 pub struct ClientLimits {
@@ -180,20 +196,22 @@ impl ClientLimits {
         });
     }
 
-    /// Whether a normal client with `pending` bytes of replies must be disconnected now.
+    /// Whether a normal client with `pending` bytes of replies must be disconnected now (the
+    /// first [`UNCOUNTED_OUTPUT`] bytes not counted).
     #[inline]
     pub fn output_over_hard(&self, pending: usize) -> bool {
         let hard = self.normal_hard.load(Ordering::Relaxed);
-        hard != 0 && pending as u64 > hard
+        hard != 0 && counted_output(pending) > hard
     }
 
     /// How long a write of `pending` bytes may stay stuck before the client is disconnected:
-    /// the soft seconds when `pending` passes the soft limit, else no bound.
+    /// the soft seconds when `pending` (less [`UNCOUNTED_OUTPUT`]) passes the soft limit, else
+    /// no bound.
     #[inline]
     pub fn output_patience(&self, pending: usize) -> Option<Duration> {
         let soft = self.normal_soft.load(Ordering::Relaxed);
         let seconds = self.normal_soft_seconds.load(Ordering::Relaxed);
-        (soft != 0 && pending as u64 > soft).then(|| Duration::from_secs(seconds))
+        (soft != 0 && counted_output(pending) > soft).then(|| Duration::from_secs(seconds))
     }
 
     /// Whether `unparsed` bytes received since the last complete request pass the query
@@ -349,5 +367,24 @@ mod tests {
         assert!(limits.update("normal x 2 3").is_err());
         assert!(limits.update("pubsub 1 2 3 normal 1 2 x").is_err());
         assert_eq!(limits.pubsub.hard, 32 << 20, "all or nothing");
+    }
+
+    #[test]
+    fn output_limits_do_not_count_the_first_16_kib() {
+        let mut config = Config::default();
+        config
+            .client_output_buffer_limit
+            .update("normal 1 1 5")
+            .unwrap();
+        let limits = ClientLimits::default();
+        limits.apply(&config, &PubSub::default());
+        assert!(!limits.output_over_hard(UNCOUNTED_OUTPUT));
+        assert!(!limits.output_over_hard(UNCOUNTED_OUTPUT + 1));
+        assert!(limits.output_over_hard(UNCOUNTED_OUTPUT + 2));
+        assert_eq!(limits.output_patience(UNCOUNTED_OUTPUT + 1), None);
+        assert_eq!(
+            limits.output_patience(UNCOUNTED_OUTPUT + 2),
+            Some(Duration::from_secs(5))
+        );
     }
 }

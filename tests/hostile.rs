@@ -1,7 +1,7 @@
 //! Hostile clients at the connection level: half-sent huge requests, more clients than the
-//! open-file limit allows. The memory and open-file tests run the `latchkey` binary (its own
-//! allocator counts its memory, and its open-file limit is set per process); every loop is
-//! bounded and everything is on loopback.
+//! open-file limit allows, tiny output buffer limits. The memory and
+//! open-file tests run the `latchkey` binary (its own allocator counts its memory, and its
+//! open-file limit is set per process); every loop is bounded and everything is on loopback.
 
 mod common;
 
@@ -281,4 +281,53 @@ fn clients_over_maxclients_get_the_error_and_are_closed() {
     assert_eq!(reply, MAX_CLIENTS_REACHED);
     let stats = admin.call("INFO stats");
     assert!(stats.contains("rejected_connections:1\r\n"), "{stats}");
+}
+
+// Output buffer limits.
+
+/// As in Redis, the first 16 KiB of a client's pending replies do not count against
+/// `client-output-buffer-limit`: with `normal 1 1 1` small replies still arrive, and a reply
+/// (or a pipeline's replies) past 16 KiB closes the client.
+#[test]
+fn tiny_output_limits_still_let_small_replies_through() {
+    let server = common::start();
+    let mut admin = server.raw();
+    for size in [100usize, 16_000, 16_384] {
+        let value = vec![b'v'; size];
+        let key = format!("v{size}");
+        assert_eq!(admin.cmd(&[b"SET", key.as_bytes(), &value]), b"+OK\r\n");
+    }
+    assert_eq!(
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"normal 1 1 1"
+        ]),
+        b"+OK\r\n"
+    );
+    // An interactive session carries on.
+    let mut c = server.raw();
+    c.expect("PING", "+PONG\r\n");
+    c.expect("SET k v", "+OK\r\n");
+    c.expect("GET k", "$1\r\nv\r\n");
+    c.expect(
+        "CONFIG GET maxclients",
+        "*2\r\n$10\r\nmaxclients\r\n$5\r\n10000\r\n",
+    );
+    assert_eq!(c.cmd(&[b"GET", b"v16000"]).len(), 16_000 + 10);
+    // A reply of 16,394 bytes passes 16 KiB by 10: closed without a reply, as in Redis.
+    c.send(&common::encode(&[b"GET", b"v16384"]));
+    assert!(c.is_closed());
+    // So does a pipeline whose small replies add up past 16 KiB.
+    let mut pipelined = server.raw();
+    let request = common::encode(&[b"GET", b"v100"]);
+    pipelined.send(&request.repeat(300));
+    let mut received = Vec::new();
+    pipelined
+        .stream
+        .read_to_end(&mut received)
+        .expect("read until closed");
+    assert!(received.len() < 16 * 1024, "received {}", received.len());
+    admin.expect("PING", "+PONG\r\n");
 }
