@@ -1,5 +1,5 @@
 //! Hostile clients at the connection level: half-sent huge requests, more clients than the
-//! open-file limit allows, tiny output buffer limits. The memory and
+//! open-file limit allows, tiny output buffer limits, absurd blocking timeouts. The memory and
 //! open-file tests run the `latchkey` binary (its own allocator counts its memory, and its
 //! open-file limit is set per process); every loop is bounded and everything is on loopback.
 
@@ -330,4 +330,78 @@ fn tiny_output_limits_still_let_small_replies_through() {
         .expect("read until closed");
     assert!(received.len() < 16 * 1024, "received {}", received.len());
     admin.expect("PING", "+PONG\r\n");
+}
+
+// Blocking timeouts.
+
+/// Every blocking command, with its arguments before the timeout.
+const BLOCKING: [&[&str]; 6] = [
+    &["BLPOP", "q"],
+    &["BRPOP", "q"],
+    &["BLMOVE", "q", "dst", "LEFT", "RIGHT"],
+    &["BRPOPLPUSH", "q", "dst"],
+    &["BZPOPMIN", "z"],
+    &["BZPOPMAX", "z"],
+];
+
+fn blocking_call(c: &mut Raw, command: &[&str], timeout: &str) -> String {
+    let mut args: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
+    args.push(timeout.as_bytes());
+    String::from_utf8_lossy(&c.cmd(&args)).into_owned()
+}
+
+/// Redis 7.0.15's replies (checked against `redis-server`): a timeout of 2^63 ms or more
+/// wraps negative in Redis's conversion and is refused as negative; a number a long double
+/// cannot hold is not a float.
+#[test]
+fn out_of_range_timeouts_get_redis_texts_in_every_blocking_command() {
+    let server = common::start();
+    let mut c = server.raw();
+    let negative = "-ERR timeout is negative\r\n";
+    let not_float = "-ERR timeout is not a float or out of range\r\n";
+    for command in BLOCKING {
+        for (timeout, reply) in [
+            ("9223372036854775807", negative),
+            ("9223372036854775808", negative),
+            ("9223372036854775.808", negative),
+            ("1e20", negative),
+            ("1e400", negative),
+            ("inf", negative),
+            ("-inf", negative),
+            ("-1", negative),
+            ("-2.5", negative),
+            ("abc", not_float),
+            ("nan", not_float),
+            (" 1", not_float),
+            ("1e5000", not_float),
+            ("1e-5000", not_float),
+        ] {
+            assert_eq!(
+                blocking_call(&mut c, command, timeout),
+                reply,
+                "{command:?} {timeout}"
+            );
+        }
+        // A tiny positive timeout is 1 ms: the null array at once (for every one of them).
+        assert_eq!(
+            blocking_call(&mut c, command, "1e-400"),
+            "*-1\r\n",
+            "{command:?} 1e-400"
+        );
+    }
+}
+
+/// Timeouts Redis accepts though they look out of range: just under 2^63 ms waits (as good as
+/// forever), and a tiny negative one rounds up to 0 (forever).
+#[test]
+fn huge_and_tiny_negative_timeouts_block() {
+    let server = common::start();
+    let mut pusher = server.raw();
+    for timeout in ["9223372036854774", "-0.0009", "-0"] {
+        let mut waiter = server.raw();
+        waiter.send(&common::encode(&[b"BLPOP", b"q", timeout.as_bytes()]));
+        waiter.expect_silence(100);
+        pusher.expect("RPUSH q x", ":1\r\n");
+        assert_eq!(waiter.read_text(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    }
 }
