@@ -32,7 +32,8 @@ use crate::pubsub;
 use crate::server::Shared;
 
 /// Read buffer room while a connection is busy; a buffer grown past four of these is dropped
-/// once empty.
+/// once empty. The buffer grows only by this (or by doubling, once it holds more) as bytes
+/// arrive, never by a length a request announces: a half-sent 512 MB bulk holds what came.
 const READ_CHUNK: usize = 16 * 1024;
 /// Read buffer room for the first read after a pause, and the output buffer's first room.
 const IDLE_READ: usize = 1024;

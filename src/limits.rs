@@ -10,6 +10,12 @@
 //! stuck, so its buffers stay bounded without any setting. And Redis's limits when set: past the
 //! hard limit the client is disconnected, and past the soft limit for longer than the soft
 //! seconds likewise. Redis's default for normal clients is no limit (`normal 0 0 0`).
+//!
+//! As in Redis, the limits count only replies beyond the first [`UNCOUNTED_OUTPUT`] bytes
+//! pending for a client: Redis keeps those in a fixed per-client buffer that its limits do not
+//! see, so even `normal 1 1 1` lets every reply up to 16 KiB through (a redis-cli session keeps
+//! working), while a larger reply, or a pipeline whose replies pile up past it, closes the
+//! client.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -147,6 +153,16 @@ pub fn memory_value(value: &str) -> Option<u64> {
     n.checked_mul(multiplier).filter(|&n| n <= i64::MAX as u64)
 }
 
+/// Pending reply bytes the output limits do not count (Redis's fixed reply buffer,
+/// `PROTO_REPLY_CHUNK_BYTES`).
+pub const UNCOUNTED_OUTPUT: usize = 16 * 1024;
+
+/// The part of `pending` reply bytes that the output limits count.
+#[inline]
+fn counted_output(pending: usize) -> u64 {
+    pending.saturating_sub(UNCOUNTED_OUTPUT) as u64
+}
+
 /// The limits connections check on every batch, as atomics (see the module docs).
 #[derive(Default)]
 pub struct ClientLimits {
@@ -180,20 +196,22 @@ impl ClientLimits {
         });
     }
 
-    /// Whether a normal client with `pending` bytes of replies must be disconnected now.
+    /// Whether a normal client with `pending` bytes of replies must be disconnected now (the
+    /// first [`UNCOUNTED_OUTPUT`] bytes not counted).
     #[inline]
     pub fn output_over_hard(&self, pending: usize) -> bool {
         let hard = self.normal_hard.load(Ordering::Relaxed);
-        hard != 0 && pending as u64 > hard
+        hard != 0 && counted_output(pending) > hard
     }
 
     /// How long a write of `pending` bytes may stay stuck before the client is disconnected:
-    /// the soft seconds when `pending` passes the soft limit, else no bound.
+    /// the soft seconds when `pending` (less [`UNCOUNTED_OUTPUT`]) passes the soft limit, else
+    /// no bound.
     #[inline]
     pub fn output_patience(&self, pending: usize) -> Option<Duration> {
         let soft = self.normal_soft.load(Ordering::Relaxed);
         let seconds = self.normal_soft_seconds.load(Ordering::Relaxed);
-        (soft != 0 && pending as u64 > soft).then(|| Duration::from_secs(seconds))
+        (soft != 0 && counted_output(pending) > soft).then(|| Duration::from_secs(seconds))
     }
 
     /// Whether `unparsed` bytes received since the last complete request pass the query
@@ -224,6 +242,104 @@ impl ClientLimits {
     }
 }
 
+/// Descriptors kept for the server itself (listeners, the runtime's, logs) beyond one per
+/// client, as Redis keeps (`CONFIG_MIN_RESERVED_FDS`).
+pub const RESERVED_FDS: u64 = 32;
+
+/// What [`fit_maxclients_to_open_files`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenFiles {
+    /// The soft limit already allowed `maxclients` + [`RESERVED_FDS`].
+    Enough,
+    /// The soft limit was raised from `from` to `to`.
+    Raised { from: u64, to: u64 },
+    /// The hard limit allows only `limit` descriptors: `maxclients` was lowered to `maxclients`.
+    LoweredMaxclients { limit: u64, maxclients: usize },
+}
+
+/// Makes `maxclients` clients possible, as Redis does at start: when the open-file soft limit
+/// is below `maxclients` + [`RESERVED_FDS`], raises it (up to the hard limit), and when even
+/// the hard limit is too low, lowers `maxclients` to fit. Otherwise clients past the limit
+/// would wait unanswered in the listen queue while `accept` fails, instead of being told
+/// `max number of clients reached`. Logs what it changed. Fails when the limit leaves no room
+/// for a single client.
+pub fn fit_maxclients_to_open_files(config: &mut Config) -> Result<OpenFiles, String> {
+    let wanted = config.maxclients as u64 + RESERVED_FDS;
+    let Some((soft, hard)) = open_file_limits() else {
+        return Ok(OpenFiles::Enough);
+    };
+    if soft >= wanted {
+        return Ok(OpenFiles::Enough);
+    }
+    let target = wanted.min(hard);
+    let limit = if target > soft && set_open_file_limit(target, hard) {
+        target
+    } else {
+        soft
+    };
+    if limit >= wanted {
+        tracing::info!(
+            "increased the maximum number of open files to {limit} (it was {soft}) for \
+             maxclients {}",
+            config.maxclients
+        );
+        return Ok(OpenFiles::Raised {
+            from: soft,
+            to: limit,
+        });
+    }
+    if limit <= RESERVED_FDS {
+        return Err(format!(
+            "the open-file limit ('ulimit -n') of {limit} is not enough to start: at least {} \
+             is needed",
+            RESERVED_FDS + 1
+        ));
+    }
+    let maxclients = (limit - RESERVED_FDS) as usize;
+    tracing::warn!(
+        "maxclients {} needs {wanted} open files but the limit is {limit}: maxclients lowered \
+         to {maxclients}; raise 'ulimit -n' for more clients",
+        config.maxclients
+    );
+    config.maxclients = maxclients;
+    Ok(OpenFiles::LoweredMaxclients { limit, maxclients })
+}
+
+/// The open-file limit (soft, hard), where the system has one.
+#[cfg(unix)]
+fn open_file_limits() -> Option<(u64, u64)> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live local.
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    // `rlim_t` is `u64` on Linux, but not on every Unix.
+    #[allow(clippy::unnecessary_cast)]
+    (status == 0).then_some((limit.rlim_cur as u64, limit.rlim_max as u64))
+}
+
+#[cfg(not(unix))]
+fn open_file_limits() -> Option<(u64, u64)> {
+    None
+}
+
+/// Sets the open-file soft limit to `soft` (the hard one stays `hard`); false when refused.
+#[cfg(unix)]
+fn set_open_file_limit(soft: u64, hard: u64) -> bool {
+    let limit = libc::rlimit {
+        rlim_cur: soft as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads one `rlimit` through a pointer to a live local.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 }
+}
+
+#[cfg(not(unix))]
+fn set_open_file_limit(_soft: u64, _hard: u64) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +367,24 @@ mod tests {
         assert!(limits.update("normal x 2 3").is_err());
         assert!(limits.update("pubsub 1 2 3 normal 1 2 x").is_err());
         assert_eq!(limits.pubsub.hard, 32 << 20, "all or nothing");
+    }
+
+    #[test]
+    fn output_limits_do_not_count_the_first_16_kib() {
+        let mut config = Config::default();
+        config
+            .client_output_buffer_limit
+            .update("normal 1 1 5")
+            .unwrap();
+        let limits = ClientLimits::default();
+        limits.apply(&config, &PubSub::default());
+        assert!(!limits.output_over_hard(UNCOUNTED_OUTPUT));
+        assert!(!limits.output_over_hard(UNCOUNTED_OUTPUT + 1));
+        assert!(limits.output_over_hard(UNCOUNTED_OUTPUT + 2));
+        assert_eq!(limits.output_patience(UNCOUNTED_OUTPUT + 1), None);
+        assert_eq!(
+            limits.output_patience(UNCOUNTED_OUTPUT + 2),
+            Some(Duration::from_secs(5))
+        );
     }
 }

@@ -7,11 +7,18 @@
 //! `FLUSH_BYTES` per thread). The `latchkey` binary installs it; a program that embeds the
 //! library without it (the tests, an application with its own allocator) gets the process's
 //! resident memory instead, sampled at most every [`RSS_SAMPLE_MS`] milliseconds.
+//!
+//! Freed memory is not always given back by the allocator: glibc keeps freed chunks in its
+//! arenas, and thousands of connections that held buffers and went away can leave gigabytes
+//! resident. With the counting allocator installed, the count also tracks its peak, and
+//! [`return_freed`] (a background task of the server) asks glibc to give back its free pages
+//! (`malloc_trim`) once the count has fallen [`TRIM_AFTER_FREED`] below that peak, at most once
+//! per [`TRIM_CHECK`].
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A thread's allocation balance is moved to the global total once it passes this many bytes
 /// either way.
@@ -21,6 +28,8 @@ pub const FLUSH_BYTES: i64 = 64 * 1024;
 pub const RSS_SAMPLE_MS: u64 = 100;
 
 static TOTAL: AtomicI64 = AtomicI64::new(0);
+/// The highest `TOTAL` since the allocator last gave memory back.
+static PEAK_SINCE_TRIM: AtomicI64 = AtomicI64::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
@@ -38,7 +47,10 @@ fn account(delta: i64) {
         let value = balance.get() + delta;
         if value.abs() >= FLUSH_BYTES {
             balance.set(0);
-            TOTAL.fetch_add(value, Ordering::Relaxed);
+            let total = TOTAL.fetch_add(value, Ordering::Relaxed) + value;
+            if value > 0 {
+                PEAK_SINCE_TRIM.fetch_max(total, Ordering::Relaxed);
+            }
         } else {
             balance.set(value);
         }
@@ -129,6 +141,49 @@ pub fn resident() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+/// Memory freed (below the peak since the last trim) before the allocator is asked to give
+/// it back.
+pub const TRIM_AFTER_FREED: u64 = 32 << 20;
+/// How often [`return_freed`] looks at the count.
+pub const TRIM_CHECK: Duration = Duration::from_secs(1);
+
+/// Gives memory the process freed back to the system, forever: every [`TRIM_CHECK`], when the
+/// counted memory has fallen [`TRIM_AFTER_FREED`] below its peak since the last time, it asks
+/// the allocator to release its free pages ([`give_back`], on a blocking thread: it walks
+/// every arena). Does nothing without the counting allocator, where the allocator is not
+/// known to be glibc's (an embedding application chooses its own).
+pub async fn return_freed() {
+    if !counting() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(TRIM_CHECK).await;
+        let used = TOTAL.load(Ordering::Relaxed);
+        let peak = PEAK_SINCE_TRIM.load(Ordering::Relaxed);
+        if peak.saturating_sub(used) < TRIM_AFTER_FREED as i64 {
+            continue;
+        }
+        PEAK_SINCE_TRIM.store(used, Ordering::Relaxed);
+        let trimmed = tokio::task::spawn_blocking(give_back).await;
+        tracing::debug!(freed = peak - used, ?trimmed, "gave freed memory back");
+    }
+}
+
+/// Asks the allocator to return its free pages to the system: glibc's `malloc_trim(0)`, which
+/// also releases free pages in the middle of its heaps. True when something was released.
+/// Elsewhere (musl, other systems) a no-op.
+pub fn give_back() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes no pointers and only locks and walks glibc's arenas.
+        unsafe { libc::malloc_trim(0) != 0 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }
 
 /// The `maxmemory` setting, mirrored in an atomic so the check before each write command is

@@ -159,6 +159,7 @@ impl Server {
         drop(done_tx);
         let expiry_task = expiry::spawn(shared.keyspace.clone(), shared.expiry.clone());
         let idle_task = tokio::spawn(close_idle_clients(shared.clone()));
+        let trim_task = tokio::spawn(crate::memory::return_freed());
         Ok(ServerHandle {
             local_addr,
             tls_local_addr,
@@ -168,6 +169,7 @@ impl Server {
             accept,
             expiry_task,
             idle_task,
+            trim_task,
         })
     }
 
@@ -274,6 +276,8 @@ pub struct ServerHandle {
     accept: Vec<tokio::task::JoinHandle<()>>,
     expiry_task: tokio::task::JoinHandle<()>,
     idle_task: tokio::task::JoinHandle<()>,
+    /// Gives freed memory back to the system (see [`crate::memory::return_freed`]).
+    trim_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -312,6 +316,7 @@ impl ServerHandle {
         }
         self.expiry_task.abort();
         self.idle_task.abort();
+        self.trim_task.abort();
         // Idle connections wait on their own wake-up, not on the shutdown signal; every
         // connection is registered by now (the accept loops have ended).
         for client in self.shared.clients.lock().values() {
@@ -392,13 +397,16 @@ async fn accept_loop(
     shared: Arc<Shared>,
     done: mpsc::Sender<()>,
 ) {
+    let mut failures = AcceptFailures::default();
     loop {
         let (socket, addr) = match listener.accept().await {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                failures.ended();
+                accepted
+            }
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(failures.failed(&error)).await;
                 continue;
             }
         };
@@ -454,6 +462,38 @@ async fn accept_loop(
                     }
                 });
             }
+        }
+    }
+}
+
+/// A run of failed `accept` calls (out of file descriptors, usually: at start-up `maxclients`
+/// is fitted to the open-file limit, so only other descriptors can run out). Each failure
+/// waits longer before the next try, from [`ACCEPT_BACKOFF_MIN`] doubling up to
+/// [`ACCEPT_BACKOFF_MAX`]; the run is logged once when it starts and once when it ends.
+#[derive(Default)]
+struct AcceptFailures {
+    count: u64,
+}
+
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+impl AcceptFailures {
+    /// Notes a failure; returns how long to wait before accepting again.
+    fn failed(&mut self, error: &io::Error) -> Duration {
+        if self.count == 0 {
+            tracing::warn!(%error, "accept failed; retrying with back-off");
+        }
+        let backoff = ACCEPT_BACKOFF_MIN.saturating_mul(1 << self.count.min(16));
+        self.count += 1;
+        backoff.min(ACCEPT_BACKOFF_MAX)
+    }
+
+    /// Notes a success, which ends a run of failures.
+    fn ended(&mut self) {
+        if self.count > 0 {
+            tracing::warn!(failures = self.count, "accepting connections again");
+            self.count = 0;
         }
     }
 }

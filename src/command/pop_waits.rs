@@ -174,19 +174,92 @@ fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, source: Source, item: 
     }
 }
 
-/// A blocking timeout in seconds (decimals allowed, `0` = forever), with Redis's errors.
+/// The longest wait a timeout asks for that is kept as given; longer ones (Redis accepts up to
+/// 2^63 ms) wait this long, which is as good as forever.
+const MAX_BLOCK: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A blocking timeout in seconds (decimals allowed, `0` = forever), read as Redis 7.0 reads
+/// it: a long double, times 1000, rounded up to whole milliseconds and converted to a signed
+/// 64-bit count. So `-0.0009` rounds to 0 (forever), and 2^63 ms or more (`inf`, `1e20`,
+/// `9223372036854775807`) wraps to a negative count: `timeout is negative`, Redis 7.0's text
+/// (7.2 and later say `timeout is out of range`).
 pub fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, Error> {
-    let seconds = super::args::parse_f64(arg)
-        .ok_or(Error::fixed("ERR timeout is not a float or out of range"))?;
-    let ms = seconds * 1000.0;
-    // Redis converts to a signed 64-bit count of milliseconds: beyond it reads as negative.
-    if !(0.0..9.2e18).contains(&ms) {
+    let seconds =
+        timeout_seconds(arg).ok_or(Error::fixed("ERR timeout is not a float or out of range"))?;
+    let ms = (seconds * 1000.0).ceil();
+    // 2^63 and beyond: what a conversion to a signed 64-bit count makes negative.
+    if !(0.0..9_223_372_036_854_775_808.0).contains(&ms) {
         return Err(Error::fixed("ERR timeout is negative"));
     }
     if ms == 0.0 {
         return Ok(None);
     }
-    Ok(Some(Duration::from_millis(ms.ceil() as u64)))
+    Ok(Some(Duration::from_millis(ms as u64).min(MAX_BLOCK)))
+}
+
+/// The longest text Redis reads as a long double (`MAX_LONG_DOUBLE_CHARS`, less its NUL).
+const MAX_LONG_DOUBLE_TEXT: usize = 5 * 1024 - 1;
+/// The decimal exponents a long double reaches (x86's 80-bit format: about 1.19e4932 down to
+/// 3.6e-4951): a number beyond them is not a float for Redis (`strtold`'s `ERANGE`).
+const LONG_DOUBLE_EXPONENTS: std::ops::RangeInclusive<i64> = -4951..=4932;
+
+/// A timeout as a number of seconds, as Redis's `string2ld` accepts it; an `f64` stands in for
+/// the long double. A number an `f64` cannot hold but a long double can reads as an infinity
+/// (too large) or as the smallest positive or negative `f64` (too small), which lead to the
+/// same replies. Known differences, from the narrower type: within about a second of 2^63 ms
+/// (`9223372036854775.5` is refused, Redis waits), and negative values that the long double
+/// rounds just above a whole millisecond (`-0.001`: Redis waits forever, this refuses).
+/// Hexadecimal numbers (`0x10`), which `strtold` reads, are not floats here.
+fn timeout_seconds(arg: &[u8]) -> Option<f64> {
+    if arg.len() > MAX_LONG_DOUBLE_TEXT {
+        return None;
+    }
+    let value = super::args::parse_f64(arg)?;
+    let spelled_infinity = arg.iter().any(|b| b.eq_ignore_ascii_case(&b'i'));
+    if (value.is_infinite() && !spelled_infinity) || value == 0.0 {
+        let Some(exponent) = decimal_exponent(arg) else {
+            return Some(value); // A true zero.
+        };
+        if !LONG_DOUBLE_EXPONENTS.contains(&exponent) {
+            return None;
+        }
+        if value == 0.0 {
+            return Some(f64::from_bits(1).copysign(value));
+        }
+    }
+    Some(value)
+}
+
+/// The decimal exponent of the first significant digit of a number written as
+/// `[sign]digits[.digits][e[sign]digits]` (`12.5` → 1, `0.03` → -2, `4e-7` → -7); `None` when
+/// every digit is zero, or the text is not in that form.
+fn decimal_exponent(text: &[u8]) -> Option<i64> {
+    let text = text
+        .strip_prefix(b"-")
+        .or(text.strip_prefix(b"+"))
+        .unwrap_or(text);
+    let (mantissa, exponent) = match text.iter().position(|b| b.eq_ignore_ascii_case(&b'e')) {
+        Some(e) => (&text[..e], std::str::from_utf8(&text[e + 1..]).ok()?),
+        None => (text, "0"),
+    };
+    // A long exponent saturates: it is far outside a long double's range either way.
+    let exponent: i64 = exponent.parse().unwrap_or(if exponent.starts_with('-') {
+        i64::MIN / 2
+    } else {
+        i64::MAX / 2
+    });
+    let point = mantissa
+        .iter()
+        .position(|&b| b == b'.')
+        .unwrap_or(mantissa.len());
+    let first = mantissa.iter().position(|&b| (b'1'..=b'9').contains(&b))?;
+    // Digits before the point count from `point - 1` down to 0; after it, from -1 down.
+    let place = if first < point {
+        (point - 1 - first) as i64
+    } else {
+        -((first - point) as i64)
+    };
+    Some(exponent.saturating_add(place))
 }
 
 /// Queues a pop waiter on each of `keys` and returns the receiving end.
@@ -412,14 +485,55 @@ mod tests {
             parse_timeout(b"0.0001").unwrap(),
             Some(Duration::from_millis(1))
         );
+        // Rounded up: a tiny wait is 1 ms, a tiny negative one is 0 (forever).
+        for forever in [&b"-0"[..], b"-0.0009", b"-1e-400", b"0e99999"] {
+            assert_eq!(parse_timeout(forever).unwrap(), None, "{forever:?}");
+        }
+        for one_ms in [&b"1e-400"[..], b"0.0000000000000000001", b"1e-4950"] {
+            assert_eq!(
+                parse_timeout(one_ms).unwrap(),
+                Some(Duration::from_millis(1)),
+                "{one_ms:?}"
+            );
+        }
+        // Just under 2^63 ms: accepted, and waits as good as forever.
+        assert_eq!(parse_timeout(b"9223372036854774").unwrap(), Some(MAX_BLOCK));
         for (arg, error) in [
             (&b"-1"[..], "ERR timeout is negative"),
             (b"inf", "ERR timeout is negative"),
+            (b"-inf", "ERR timeout is negative"),
             (b"1e20", "ERR timeout is negative"),
+            (b"1e400", "ERR timeout is negative"),
+            (b"9223372036854775807", "ERR timeout is negative"),
+            (b"9223372036854775.808", "ERR timeout is negative"),
             (b"x", "ERR timeout is not a float or out of range"),
+            (b"", "ERR timeout is not a float or out of range"),
+            (b" 1", "ERR timeout is not a float or out of range"),
             (b"nan", "ERR timeout is not a float or out of range"),
+            (b"1e5000", "ERR timeout is not a float or out of range"),
+            (b"1e-5000", "ERR timeout is not a float or out of range"),
+            (
+                b"-1e99999999999999999999",
+                "ERR timeout is not a float or out of range",
+            ),
         ] {
-            assert_eq!(parse_timeout(arg).unwrap_err().0, error);
+            assert_eq!(parse_timeout(arg).unwrap_err().0, error, "{arg:?}");
+        }
+        let long = format!("0.{}1", "0".repeat(MAX_LONG_DOUBLE_TEXT));
+        assert!(parse_timeout(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn decimal_exponents() {
+        for (text, exponent) in [
+            (&b"12.5"[..], Some(1)),
+            (b"0.03", Some(-2)),
+            (b"4e-7", Some(-7)),
+            (b"-0.5E3", Some(2)),
+            (b"000", None),
+            (b"0.0e5", None),
+        ] {
+            assert_eq!(decimal_exponent(text), exponent, "{text:?}");
         }
     }
 }
