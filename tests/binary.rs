@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -25,27 +24,12 @@ impl Binary {
             command.env(name, value);
         }
         let mut child = command.spawn().expect("spawn latchkey");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("start line");
-        let addr = line
-            .trim()
-            .strip_prefix("latchkey listening on ")
-            .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
-            .parse()
-            .expect("address");
+        let addr = common::start_line_addr(&mut child).expect("start line");
         Binary { child, addr }
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        common::signal(&self.child, name);
     }
 
     /// Waits (bounded) for the process to exit and returns its exit code.

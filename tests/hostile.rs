@@ -41,16 +41,7 @@ impl Binary {
                 let _ = sender.send(line);
             }
         });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("start line");
-        let addr = line
-            .trim()
-            .strip_prefix("latchkey listening on ")
-            .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
-            .parse()
-            .expect("address");
+        let addr = common::start_line_addr(&mut child).expect("start line");
         Binary { child, addr, log }
     }
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -29,37 +29,19 @@ impl Binary {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn latchkey");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("start line");
-        let addr = line
-            .trim()
-            .strip_prefix("latchkey listening on ")
-            .unwrap_or_else(|| panic!("unexpected start line {line:?}"))
-            .parse()
-            .expect("address");
+        let addr = common::start_line_addr(&mut child).expect("start line");
         Binary { child, addr }
     }
 
     fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        common::signal(&self.child, "TERM");
     }
 
     /// Waits (bounded) for the exit; returns the exit code and how long it took.
     fn wait_exit(&mut self) -> (Option<i32>, Duration) {
         let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status.code(), started.elapsed());
-            }
-            assert!(started.elapsed() < Duration::from_secs(15), "did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = common::wait_exit(&mut self.child);
+        (status.code(), started.elapsed())
     }
 }
 

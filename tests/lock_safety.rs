@@ -157,7 +157,6 @@ proptest! {
 /// Scripts that would hold the server: only with the Lua engine.
 #[cfg(feature = "lua")]
 mod stuck_scripts {
-    use std::io::Read;
     use std::process::{Command, Stdio};
 
     use super::*;
@@ -258,38 +257,13 @@ mod stuck_scripts {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn latchkey");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        while !line.ends_with(b"\n") {
-            assert_eq!(
-                stdout.read(&mut byte).expect("start line"),
-                1,
-                "no start line"
-            );
-            line.push(byte[0]);
-        }
-        let line = String::from_utf8_lossy(&line).into_owned();
-        let addr: std::net::SocketAddr = line.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        let addr = common::start_line_addr(&mut child).expect("start line");
         let mut script = Raw::connect(addr);
         start_script(&mut script, BACKTRACKING, "stuck");
         thread::sleep(Duration::from_millis(300));
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        common::signal(&child, "TERM");
         let sent = Instant::now();
-        let exit = loop {
-            if let Some(exit) = child.try_wait().expect("wait") {
-                break exit;
-            }
-            if sent.elapsed() > Duration::from_secs(10) {
-                let _ = child.kill();
-                panic!("still running 10 s after SIGTERM");
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
+        let exit = common::wait_exit(&mut child);
         assert!(exit.success(), "{exit:?}");
         assert!(
             sent.elapsed() < Duration::from_secs(3),

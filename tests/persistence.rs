@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,10 +36,7 @@ impl Latchkey {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn latchkey");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let Some(addr) = line.trim().strip_prefix("latchkey listening on ") else {
+        let Ok(addr) = common::start_line_addr(&mut child) else {
             let mut stderr = String::new();
             if let Some(mut pipe) = child.stderr.take() {
                 let _ = pipe.read_to_string(&mut stderr);
@@ -47,7 +44,6 @@ impl Latchkey {
             let _ = child.wait();
             return Err(stderr);
         };
-        let addr = addr.parse().expect("address");
         Ok(Latchkey { child, addr })
     }
 

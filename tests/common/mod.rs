@@ -212,3 +212,42 @@ pub fn parse_scan(reply: &[u8]) -> (u64, Vec<String>) {
     let items = (0..count).map(|i| lines[5 + 2 * i].to_string()).collect();
     (cursor, items)
 }
+
+/// The address a spawned `latchkey` names in its start line (`latchkey listening on ADDR`),
+/// read from its piped stdout; the line itself when it is something else (the process failed
+/// to start).
+pub fn start_line_addr(child: &mut std::process::Child) -> Result<std::net::SocketAddr, String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut line = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    line.trim()
+        .strip_prefix("latchkey listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .ok_or(line)
+}
+
+/// Sends the signal `name` (`TERM`, `INT`, `HUP`, …) to a process.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name}");
+}
+
+/// Waits for a process to exit, at most 10 seconds (then kills it and panics).
+pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("latchkey did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
