@@ -78,6 +78,14 @@ fn used_memory(c: &mut Raw) -> u64 {
         .expect("used_memory")
 }
 
+/// Sends `line` as an inline command (Redis's quoting: `"…"` keeps spaces) and returns the
+/// reply as text.
+#[cfg(feature = "lua")]
+fn inline(c: &mut Raw, line: &str) -> String {
+    c.send(format!("{line}\r\n").as_bytes());
+    String::from_utf8_lossy(&c.read_reply()).into_owned()
+}
+
 #[test]
 fn maxmemory_refuses_writes_but_not_reads_or_deletes() {
     let server = Binary::start(&[]);
@@ -534,4 +542,36 @@ fn whole_keyspace_readers_inside_exec_do_not_deadlock() {
     }
     c.expect("DBSIZE", ":1\r\n");
     server.raw().expect("GET k", "$1\r\nv\r\n");
+}
+
+/// A script's write is refused over `maxmemory` as a client's is (Redis 7); its reads and
+/// deletes still run.
+#[cfg(feature = "lua")]
+#[test]
+fn maxmemory_refuses_writes_from_scripts() {
+    let server = Binary::start(&[]);
+    let mut c = Raw::connect(server.addr);
+    c.expect("SET lock token", "+OK\r\n");
+    c.expect("CONFIG SET maxmemory 1", "+OK\r\n");
+    let reply = inline(&mut c, "EVAL \"return redis.call('set','k','v')\" 1 k");
+    assert!(
+        reply.starts_with("-OOM command not allowed when used memory > 'maxmemory'. script: ")
+            && reply.ends_with(", on @user_script:1.\r\n"),
+        "{reply:?}"
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.pcall('set','k','v')\" 1 k"),
+        OOM
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.call('get','lock')\" 1 lock"),
+        "$5\r\ntoken\r\n"
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.call('del','lock')\" 1 lock"),
+        ":1\r\n"
+    );
+    c.expect("EXISTS k", ":0\r\n");
+    c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
+    server.terminate();
 }

@@ -378,7 +378,7 @@ fn blocking_pops_inside_scripts_do_not_block() {
             .iter()
             .map(|w| Bytes::copy_from_slice(w.as_bytes()))
             .collect();
-        execute_nested(&mut ctx, &args)
+        execute_nested(&mut ctx, latchkey::command::Caller::Exec, &args)
     };
     assert_eq!(run(&mut client, &["BLPOP", "q", "0"]), Reply::NilArray);
     assert_eq!(

@@ -2,12 +2,10 @@
 //! native fast paths), with Redis's checks and error texts, and how a script's error becomes
 //! the error reply its client sees.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 
 use super::RunningScript;
-use crate::command::{self, flags, Ctx};
+use crate::command::{self, Caller, Ctx};
 use crate::errors::Error;
 use crate::protocol::Reply;
 
@@ -34,33 +32,22 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
         }
     }
 
-    /// Runs one command (`args[0]` is its name, any case) as `redis.call` does. A failure is
-    /// returned as an error reply with Redis's text; `redis.call` raises it, `redis.pcall`
-    /// returns it.
+    /// Runs one command (`args[0]` is its name, any case) as `redis.call` does: through the
+    /// one dispatch, as [`Caller::Script`], so the user's ACL rules (on every key the command
+    /// names, declared in `KEYS` or not), `noscript`, read-only and `maxmemory` refusals apply
+    /// with Redis's script wording. A failure is returned as an error reply; `redis.call`
+    /// raises it, `redis.pcall` returns it.
     pub fn call(&mut self, args: &[Bytes]) -> Reply {
-        let Some(name) = args.first() else {
+        if args.is_empty() {
             return Reply::error(
                 "ERR Please specify at least one argument for this redis lib call",
             );
+        }
+        let caller = Caller::Script {
+            read_only: self.read_only,
+            running: self.running,
         };
-        let Some(spec) = command::lookup(name) else {
-            return Reply::error("ERR Unknown Redis command called from script");
-        };
-        if !spec.arity_ok(args.len()) {
-            return Reply::error("ERR Wrong number of args calling Redis command from script");
-        }
-        if spec.has(flags::NOSCRIPT) {
-            return Reply::error("ERR This Redis command is not allowed from script");
-        }
-        if spec.has(flags::WRITE) {
-            if self.read_only {
-                return Reply::error("ERR Write commands are not allowed from read-only scripts.");
-            }
-            if let Some(running) = self.running {
-                running.wrote.store(true, Ordering::Release);
-            }
-        }
-        command::execute_spec(self.ctx, spec, args)
+        command::execute_nested(self.ctx, caller, args)
     }
 }
 
