@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::args::{self, is};
+use super::args::{is, Cursor};
 use super::connection::subcommand;
 use super::keys::help_reply;
 use super::spec::{self, all_commands, all_entries, flag_names, lookup_full, KeySearch, KeySpec};
@@ -27,12 +27,11 @@ pub(super) fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(count as i64))
 }
 
+/// `[ASYNC|SYNC]`: both mean "now" here.
 fn check_flush_args(args: &[Bytes]) -> Result<(), errors::Error> {
-    match &args[1..] {
-        [] => Ok(()),
-        [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => Ok(()),
-        _ => Err(errors::SYNTAX),
-    }
+    let mut cursor = Cursor::new(args, 1);
+    let _ = cursor.next_is("ASYNC") || cursor.next_is("SYNC");
+    cursor.finish()
 }
 
 pub(super) fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -303,11 +302,9 @@ pub(super) fn save(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
 }
 
 pub(super) fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match &args[1..] {
-        [] => {}
-        [option] if is(option, "SCHEDULE") => {}
-        _ => return Err(errors::SYNTAX),
-    }
+    let mut cursor = Cursor::new(args, 1);
+    cursor.next_is("SCHEDULE");
+    cursor.finish()?;
     mark_saved(ctx);
     Ok(Reply::simple("Background saving started"))
 }
@@ -337,13 +334,11 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if subcommand("memory", args)? == "help" {
         return Ok(help_reply(MEMORY_HELP));
     }
-    match &args[3..] {
-        [] => {}
-        [option, count] if is(option, "SAMPLES") => {
-            args::int(count)?;
-        }
-        _ => return Err(errors::SYNTAX),
+    let mut cursor = Cursor::new(args, 3);
+    if cursor.next_is("SAMPLES") {
+        cursor.next_int()?;
     }
+    cursor.finish()?;
     let key = &args[2];
     let now = ctx.now_ms;
     let db = ctx.db();
