@@ -572,6 +572,14 @@ fn maxmemory_refuses_writes_from_scripts() {
         ":1\r\n"
     );
     c.expect("EXISTS k", ":0\r\n");
+    // Once a script has written, its later writes are not cut off (Redis's rule).
+    assert_eq!(
+        inline(
+            &mut c,
+            "EVAL \"redis.call('del','x'); return redis.call('set','k','v')\" 2 x k"
+        ),
+        "+OK\r\n"
+    );
     c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
     server.terminate();
 }

@@ -341,7 +341,8 @@ fn publish_through_the_nested_path_scripts_use() {
             &mut ctx,
             command::Caller::Script {
                 read_only: false,
-                running: None
+                running: None,
+                wrote: &std::cell::Cell::new(false)
             },
             &args
         ),

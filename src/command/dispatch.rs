@@ -9,6 +9,7 @@
 //! which picks the refusals that apply and the words of the errors, as Redis 7.0 words them
 //! for each. Nothing here allocates for an accepted command.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -37,6 +38,9 @@ pub enum Caller<'s> {
         read_only: bool,
         /// Where a write is noted, so that `SCRIPT KILL` refuses to stop a script that wrote.
         running: Option<&'s RunningScript>,
+        /// Whether the script has run a write command: from then on `maxmemory` no longer
+        /// refuses its writes (as in Redis, so a script is not cut off half way).
+        wrote: &'s Cell<bool>,
     },
 }
 
@@ -85,13 +89,12 @@ pub fn execute_nested(ctx: &mut Ctx, caller: Caller, args: &[Bytes]) -> Reply {
         Ok(spec) => spec,
         Err(error) => return error.into(),
     };
-    if let Caller::Script {
-        running: Some(running),
-        ..
-    } = caller
-    {
+    if let Caller::Script { running, wrote, .. } = caller {
         if spec.has(flags::WRITE) {
-            running.wrote.store(true, Ordering::Release);
+            wrote.set(true);
+            if let Some(running) = running {
+                running.wrote.store(true, Ordering::Release);
+            }
         }
     }
     if let Caller::Exec = caller {
@@ -151,11 +154,14 @@ pub fn admit(
         }
         Caller::Exec => {}
     }
-    // Inside `EXEC` the transaction as a whole was admitted.
-    if !matches!(caller, Caller::Exec)
-        && spec.has(flags::DENYOOM)
-        && shared.limits.maxmemory.exceeded()
-    {
+    // Inside `EXEC` the transaction as a whole was admitted; a script that has written goes
+    // on.
+    let memory_checked = match caller {
+        Caller::Client => true,
+        Caller::Exec => false,
+        Caller::Script { wrote, .. } => !wrote.get(),
+    };
+    if memory_checked && spec.has(flags::DENYOOM) && shared.limits.maxmemory.exceeded() {
         return Err(errors::OOM);
     }
     if let Caller::Client = caller {

@@ -2,6 +2,8 @@
 //! native fast paths), with Redis's checks and error texts, and how a script's error becomes
 //! the error reply its client sees.
 
+use std::cell::Cell;
+
 use bytes::Bytes;
 
 use super::RunningScript;
@@ -17,6 +19,8 @@ pub struct ScriptCall<'s, 'c, 'k> {
     pub read_only: bool,
     /// Where a write is recorded, so that `SCRIPT KILL` refuses to stop a script that wrote.
     running: Option<&'s RunningScript>,
+    /// Whether this script has run a write command.
+    wrote: Cell<bool>,
 }
 
 impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
@@ -29,6 +33,7 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
             ctx,
             read_only,
             running,
+            wrote: Cell::new(false),
         }
     }
 
@@ -46,6 +51,7 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
         let caller = Caller::Script {
             read_only: self.read_only,
             running: self.running,
+            wrote: &self.wrote,
         };
         command::execute_nested(self.ctx, caller, args)
     }
