@@ -113,6 +113,25 @@ fn maxmemory_refuses_writes_but_not_reads_or_deletes() {
         "EXEC",
         "-EXECABORT Transaction discarded because of previous errors.\r\n",
     );
+    // Over the limit, queueing anything is refused (queueing takes memory), as in Redis.
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("GET lock", OOM);
+    c.expect(
+        "EXEC",
+        "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    // A transaction queued under the limit that would write is discarded by EXEC over it.
+    c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("SET k v", "+QUEUED\r\n");
+    let mut admin = Raw::connect(server.addr);
+    admin.expect("CONFIG SET maxmemory 1", "+OK\r\n");
+    c.expect(
+        "EXEC",
+        "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    );
+    c.expect("EXEC", "-ERR EXEC without MULTI\r\n");
+    c.expect("EXISTS k", ":0\r\n");
     // A limit well above use lets writes through again.
     c.expect("CONFIG SET maxmemory 10gb", "+OK\r\n");
     c.expect("SET k v", "+OK\r\n");

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::spec::{self, flags, CommandSpec, Handler};
+use super::spec::{self, flags, internal, CommandSpec, Handler};
 use super::{pubsub, transactions, Ctx, Outcome};
 use crate::acl::Denial;
 use crate::client::Client;
@@ -154,14 +154,17 @@ pub fn admit(
         }
         Caller::Exec => {}
     }
-    // Inside `EXEC` the transaction as a whole was admitted; a script that has written goes
-    // on.
+    // As in Redis: inside `MULTI` every queued command counts (queueing takes memory); `EXEC`
+    // checks the transaction as a whole before it runs; a script that has written goes on.
     let memory_checked = match caller {
-        Caller::Client => true,
+        Caller::Client => {
+            spec.has(flags::DENYOOM)
+                || (client.multi.is_some() && !spec.has_internal(internal::IMMEDIATE))
+        }
         Caller::Exec => false,
-        Caller::Script { wrote, .. } => !wrote.get(),
+        Caller::Script { wrote, .. } => !wrote.get() && spec.has(flags::DENYOOM),
     };
-    if memory_checked && spec.has(flags::DENYOOM) && shared.limits.maxmemory.exceeded() {
+    if memory_checked && shared.limits.maxmemory.exceeded() {
         return Err(errors::OOM);
     }
     if let Caller::Client = caller {

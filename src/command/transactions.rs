@@ -33,6 +33,9 @@ const EXEC_WITHOUT_MULTI: Error = Error::fixed("ERR EXEC without MULTI");
 const DISCARD_WITHOUT_MULTI: Error = Error::fixed("ERR DISCARD without MULTI");
 const NESTED_MULTI: Error = Error::fixed("ERR MULTI calls can not be nested");
 const WATCH_INSIDE_MULTI: Error = Error::fixed("ERR WATCH inside MULTI is not allowed");
+const EXECABORT_OOM: Error = Error::fixed(
+    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.",
+);
 const EXECABORT: Error =
     Error::fixed("EXECABORT Transaction discarded because of previous errors.");
 
@@ -94,6 +97,10 @@ pub(super) fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let Some(transaction) = ctx.client.multi.take() else {
         return Err(EXEC_WITHOUT_MULTI);
     };
+    if over_memory(ctx, &transaction.queued) {
+        unwatch_all(ctx)?;
+        return Err(EXECABORT_OOM);
+    }
     if transaction.failed {
         unwatch_all(ctx)?;
         return Err(EXECABORT);
@@ -112,6 +119,15 @@ pub(super) fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
         .collect();
     ctx.client.in_exec = false;
     Ok(Reply::Array(replies))
+}
+
+/// Whether the server is over `maxmemory` and the transaction would add to it (a queued
+/// command is `denyoom`): then `EXEC` discards it, as Redis does.
+fn over_memory(ctx: &Ctx, queued: &[Vec<Bytes>]) -> bool {
+    ctx.shared.limits.maxmemory.exceeded()
+        && queued
+            .iter()
+            .any(|args| spec::resolve(args).is_ok_and(|spec| spec.has(flags::DENYOOM)))
 }
 
 /// Locks, in ascending order, the shards `EXEC` needs: those of the queued commands' keys and
