@@ -69,17 +69,6 @@ pub fn authenticate(ctx: &mut Ctx, user: Option<&[u8]>, password: &[u8]) -> Resu
     Ok(())
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
 pub(super) fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (user, password) = match args {
         [_, password] => (None, password),
