@@ -349,10 +349,11 @@ fn binary_safe_elements() {
     );
 }
 
-/// Inside a script or a transaction a blocking pop never blocks: it pops what is there, or
-/// answers like an expired timeout, and leaves no waiter behind.
+/// Inside a transaction a blocking pop never blocks: it pops what is there, or answers like an
+/// expired timeout, and leaves no waiter behind. (Scripts may not run blocking pops at all:
+/// they are `noscript`, as in Redis 7.)
 #[test]
-fn blocking_pops_inside_scripts_do_not_block() {
+fn blocking_pops_inside_exec_do_not_block() {
     use std::sync::Arc;
 
     use bytes::Bytes;
