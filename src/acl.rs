@@ -16,7 +16,9 @@
 //! `-command`, `allcommands`, `nocommands`, `~pattern`, `allkeys`, `resetkeys`, `reset`, and
 //! the channel rules `&pattern`, `allchannels`, `resetchannels` (checked on `PUBLISH`,
 //! `SPUBLISH`, `SUBSCRIBE`, `SSUBSCRIBE` and `PSUBSCRIBE`).
-//! Subcommand rules (`+config|get`) and selectors are not supported.
+//! Subcommand rules (`+config|get`, `-client|kill`) name the table's subcommand entries; a
+//! command rule (`+config`) covers the command and all its subcommands. Selectors are not
+//! supported.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -55,11 +57,6 @@ pub const CATEGORIES: &[&str] = &[
     "scripting",
 ];
 
-/// Commands whose permission errors name the subcommand (`'config|get'`), as Redis does.
-const CONTAINER_COMMANDS: &[&str] = &[
-    "acl", "client", "command", "config", "memory", "object", "pubsub", "script", "function",
-];
-
 /// A SHA-256 password hash.
 type PasswordHash = [u8; 32];
 
@@ -78,7 +75,7 @@ struct Rules {
     enabled: bool,
     nopass: bool,
     passwords: Vec<PasswordHash>,
-    /// Names of the allowed commands (table names, lowercase).
+    /// Names of the allowed commands and subcommands (table names: `get`, `config|get`).
     commands: HashSet<&'static str>,
     /// The command rules as given, for `ACL LIST`: starts with `+@all` or `-@all`.
     command_rules: Vec<String>,
@@ -111,7 +108,7 @@ impl Rules {
         rules.nopass = true;
         rules.all_keys = true;
         rules.all_channels = true;
-        rules.commands = command::all_commands().map(|spec| spec.name).collect();
+        rules.commands = command::all_entries().map(|spec| spec.name).collect();
         rules.command_rules = vec!["+@all".into()];
         rules
     }
@@ -236,10 +233,11 @@ impl Rules {
             }
             commands_in(category).map(|spec| spec.name).collect()
         } else {
-            if target.contains('|') {
-                return Err("Subcommand rules are not supported by this server");
-            }
-            vec![command::lookup(target.as_bytes()).ok_or(UNKNOWN_NAME)?.name]
+            let spec = command::lookup_full(target.as_bytes()).ok_or(UNKNOWN_NAME)?;
+            std::iter::once(spec)
+                .chain(spec.subcommands)
+                .map(|spec| spec.name)
+                .collect()
         };
         for name in names {
             if allow {
@@ -256,7 +254,7 @@ impl Rules {
 
     fn set_all_commands(&mut self, allow: bool) {
         self.commands = if allow {
-            command::all_commands().map(|spec| spec.name).collect()
+            command::all_entries().map(|spec| spec.name).collect()
         } else {
             HashSet::new()
         };
@@ -309,26 +307,15 @@ impl Rules {
 const SYNTAX_ERROR: &str = "Syntax error";
 const UNKNOWN_NAME: &str = "Unknown command or category name in ACL";
 
-/// The error for a command the user may not run, as Redis 7.2+ words it.
-fn no_command_permission(user: &str, command: &str) -> Error {
-    Error(format!("NOPERM User {user} has no permissions to run the '{command}' command").into())
-}
-
-/// The error for a channel outside the user's channel patterns (Redis 7.2+).
-pub const NO_CHANNEL_PERMISSION: Error = Error::fixed("NOPERM No permissions to access a channel");
-
-/// The error for a key outside the user's patterns (Redis 7.2+).
-pub const NO_KEY_PERMISSION: Error = Error::fixed("NOPERM No permissions to access a key");
-
-static COMMAND_COUNT: LazyLock<usize> = LazyLock::new(|| command::all_commands().count());
+static COMMAND_COUNT: LazyLock<usize> = LazyLock::new(|| command::all_entries().count());
 
 fn command_count() -> usize {
     *COMMAND_COUNT
 }
 
-/// The commands of one category, from the command table.
+/// The commands and subcommands of one category, from the command table.
 pub fn commands_in(category: &str) -> impl Iterator<Item = &'static CommandSpec> + '_ {
-    command::all_commands().filter(move |spec| spec.categories.contains(&category))
+    command::all_entries().filter(move |spec| spec.categories.contains(&category))
 }
 
 /// SHA-256 of a password: what a user keeps instead of the password.
@@ -342,6 +329,17 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{byte:02x}");
     }
     out
+}
+
+/// Compares two byte strings in time that depends only on their lengths.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
 }
 
 /// A `#<hash>` rule's 64 lowercase hex digits.
@@ -384,11 +382,12 @@ impl User {
         rules.enabled && rules.nopass
     }
 
-    /// Checks that the user may run `spec` with `args`: its command rules, then its key
-    /// patterns on the keys the command table names. Commands allowed before `AUTH` are
-    /// always allowed, as in Redis.
+    /// Checks that the user may run `spec` (a command or subcommand) with `args`: its command
+    /// rules, its channel patterns, then its key patterns on every key the key specs find.
+    /// Commands allowed before `AUTH` are always allowed, as in Redis. The caller words the
+    /// refusal (a client, `EXEC` and a script each get Redis's own text).
     #[inline]
-    pub fn check(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Error> {
+    pub fn check(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Denial> {
         if self.unrestricted.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -396,19 +395,15 @@ impl User {
     }
 
     #[cold]
-    fn check_restricted(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Error> {
+    fn check_restricted(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Result<(), Denial> {
         match self.denial(spec, args) {
             None => Ok(()),
-            Some(Denial::Command) => {
-                Err(no_command_permission(&self.name, &shown_name(spec, args)))
-            }
-            Some(Denial::Key(_)) => Err(NO_KEY_PERMISSION),
-            Some(Denial::Channel(_)) => Err(NO_CHANNEL_PERMISSION),
+            Some(denial) => Err(denial),
         }
     }
 
     /// Why the user may not run `spec` with `args`, if it may not.
-    fn denial(&self, spec: &CommandSpec, args: &[Bytes]) -> Option<Denial> {
+    fn denial(&self, spec: &'static CommandSpec, args: &[Bytes]) -> Option<Denial> {
         if spec.has(command::flags::NO_AUTH) {
             return None;
         }
@@ -422,7 +417,7 @@ impl User {
         if rules.all_keys {
             return None;
         }
-        spec.key_positions(args.len())
+        spec.key_positions(args)
             .find(|&position| {
                 !rules
                     .key_patterns
@@ -447,12 +442,12 @@ impl User {
     }
 
     /// `ACL DRYRUN`'s explanation of a refusal, as Redis words it.
-    pub fn denial_reason(&self, spec: &CommandSpec, args: &[Bytes]) -> String {
+    pub fn denial_reason(&self, spec: &'static CommandSpec, args: &[Bytes]) -> String {
         match self.denial(spec, args) {
             None => String::new(),
             Some(Denial::Command) => format!(
                 "This user has no permissions to run the '{}' command",
-                shown_name(spec, args)
+                spec.name
             ),
             Some(Denial::Key(key)) => format!(
                 "This user has no permissions to access the '{}' key",
@@ -477,7 +472,7 @@ impl User {
         let given = hash_password(password);
         let mut matched = false;
         for hash in &rules.passwords {
-            matched |= crate::command::connection::constant_time_eq(hash, &given);
+            matched |= constant_time_eq(hash, &given);
         }
         matched
     }
@@ -542,7 +537,8 @@ impl User {
     }
 }
 
-enum Denial {
+/// Why the ACL refuses a command: the rule that failed and what it named.
+pub enum Denial {
     Command,
     Key(Bytes),
     Channel(Bytes),
@@ -595,20 +591,6 @@ pub struct UserFields {
 pub struct RuleError {
     pub rule: String,
     pub reason: &'static str,
-}
-
-/// The name a permission error shows: `config|get` for a container command.
-fn shown_name(spec: &CommandSpec, args: &[Bytes]) -> String {
-    match args.get(1) {
-        Some(sub) if CONTAINER_COMMANDS.contains(&spec.name) => {
-            format!(
-                "{}|{}",
-                spec.name,
-                String::from_utf8_lossy(sub).to_ascii_lowercase()
-            )
-        }
-        _ => spec.name.to_string(),
-    }
 }
 
 /// Every user of the server, by name (sorted, as `ACL USERS` lists them).
@@ -790,10 +772,12 @@ mod tests {
             .collect()
     }
 
-    fn check(user: &User, words: &[&str]) -> Result<(), Error> {
+    /// `Ok`, or the refusal as `ACL DRYRUN` words it.
+    fn check(user: &User, words: &[&str]) -> Result<(), String> {
         let args = args(words);
-        let spec = command::lookup(&args[0]).unwrap();
+        let spec = command::spec::resolve(&args).ok().unwrap();
         user.check(spec, &args)
+            .map_err(|_| user.denial_reason(spec, &args))
     }
 
     #[test]
@@ -805,22 +789,54 @@ mod tests {
         assert!(check(&user, &["GET", "lock:1"]).is_ok());
         assert!(check(&user, &["SET", "lock:1", "v"]).is_ok());
         assert_eq!(
-            check(&user, &["DEL", "lock:1"]).unwrap_err().0,
-            "NOPERM User alice has no permissions to run the 'del' command"
+            check(&user, &["DEL", "lock:1"]).unwrap_err(),
+            "This user has no permissions to run the 'del' command"
         );
         assert_eq!(
-            check(&user, &["MGET", "lock:1"]).unwrap_err().0,
-            "NOPERM User alice has no permissions to run the 'mget' command"
+            check(&user, &["MGET", "lock:1"]).unwrap_err(),
+            "This user has no permissions to run the 'mget' command"
         );
-        assert_eq!(check(&user, &["GET", "other"]), Err(NO_KEY_PERMISSION));
         assert_eq!(
-            check(&user, &["CONFIG", "GET", "x"]).unwrap_err().0,
-            "NOPERM User alice has no permissions to run the 'config|get' command"
+            check(&user, &["GET", "other"]).unwrap_err(),
+            "This user has no permissions to access the 'other' key"
+        );
+        assert_eq!(
+            check(&user, &["CONFIG", "GET", "x"]).unwrap_err(),
+            "This user has no permissions to run the 'config|get' command"
+        );
+        assert_eq!(
+            check(&user, &["ZUNION", "2", "lock:1", "secret"]).unwrap_err(),
+            "This user has no permissions to access the 'secret' key"
         );
         assert!(check(&user, &["AUTH", "x"]).is_ok());
         assert_eq!(
             user.describe(),
             "user alice on #30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4 ~lock:* resetchannels -@all +@read +set -mget"
+        );
+    }
+
+    #[test]
+    fn subcommand_rules() {
+        let acl = Acl::new();
+        let user = acl.get_or_create(b"sub").unwrap();
+        user.apply_rules([
+            &b"on"[..],
+            b"allkeys",
+            b"+config|get",
+            b"+client",
+            b"-client|kill",
+        ])
+        .unwrap();
+        assert!(check(&user, &["CONFIG", "GET", "x"]).is_ok());
+        assert_eq!(
+            check(&user, &["CONFIG", "SET", "x", "y"]).unwrap_err(),
+            "This user has no permissions to run the 'config|set' command"
+        );
+        assert!(check(&user, &["CLIENT", "ID"]).is_ok());
+        assert!(check(&user, &["CLIENT", "KILL", "ID", "1"]).is_err());
+        assert_eq!(
+            user.apply_rules([&b"+config|nope"[..]]).unwrap_err().reason,
+            UNKNOWN_NAME
         );
     }
 

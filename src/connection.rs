@@ -323,7 +323,7 @@ impl<S: Stream> Connection<S> {
         }
         let db = self.client.db;
         let keyspace = &self.shared.keyspace;
-        self.client.aof_target = match spec.key_positions(request.len()).next() {
+        self.client.aof_target = match spec.key_positions(request).next() {
             Some(position) => aof.end_after_key(keyspace, db, &request[position]),
             None => aof.appended(),
         };

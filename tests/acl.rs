@@ -42,6 +42,14 @@ fn authed(server: &common::TestServer, user: &str, password: &str) -> Raw {
 
 const APP_HASH: &str = "71d3d4e36cf4bc4309fd7390ba79fc6a1d03d8d7b45ef26f04bcdff3ff116868";
 
+/// Sends `line` as an inline command (Redis's quoting: `"…"` keeps spaces) and returns the
+/// reply as text.
+#[cfg(feature = "lua")]
+fn inline(c: &mut Raw, line: &str) -> String {
+    c.send(format!("{line}\r\n").as_bytes());
+    String::from_utf8_lossy(&c.read_reply()).into_owned()
+}
+
 #[test]
 fn file_users_authenticate_and_are_limited() {
     let server = start_with_file(FILE);
@@ -56,18 +64,21 @@ fn file_users_authenticate_and_are_limited() {
     c.expect("ACL WHOAMI", "$3\r\napp\r\n");
     c.expect("SET lock:1 tok NX PX 10000", "+OK\r\n");
     c.expect("GET lock:1", "$3\r\ntok\r\n");
-    c.expect("SET other v", "-NOPERM No permissions to access a key\r\n");
+    c.expect(
+        "SET other v",
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n",
+    );
     c.expect(
         "MGET lock:1 other",
-        "-NOPERM No permissions to access a key\r\n",
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n",
     );
     c.expect(
         "FLUSHALL",
-        "-NOPERM User app has no permissions to run the 'flushall' command\r\n",
+        "-NOPERM this user has no permissions to run the 'flushall' command\r\n",
     );
     c.expect(
         "CONFIG GET port",
-        "-NOPERM User app has no permissions to run the 'config|get' command\r\n",
+        "-NOPERM this user has no permissions to run the 'config|get' command\r\n",
     );
     // Commands allowed before AUTH are allowed to everyone.
     c.expect("AUTH adminpw", "+OK\r\n");
@@ -91,7 +102,7 @@ fn hello_auth_with_a_named_user() {
     c.expect("ACL WHOAMI", "$3\r\napp\r\n");
     c.expect(
         "DEL lock:1",
-        "-NOPERM User app has no permissions to run the 'del' command\r\n",
+        "-NOPERM this user has no permissions to run the 'del' command\r\n",
     );
 }
 
@@ -165,7 +176,7 @@ fn setuser_and_deluser_at_runtime() {
     worker.expect("SET job:1 x", "+OK\r\n");
     worker.expect(
         "DEL job:1",
-        "-NOPERM User worker has no permissions to run the 'del' command\r\n",
+        "-NOPERM this user has no permissions to run the 'del' command\r\n",
     );
     // A change applies to connections already authenticated as the user.
     admin.expect("ACL SETUSER worker +del", "+OK\r\n");
@@ -215,15 +226,15 @@ fn channel_patterns_limit_pubsub() {
     c.expect("PUBLISH locks:released tok", ":0\r\n");
     c.expect(
         "PUBLISH other tok",
-        "-NOPERM No permissions to access a channel\r\n",
+        "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n",
     );
     c.expect(
         "SUBSCRIBE locks:a other",
-        "-NOPERM No permissions to access a channel\r\n",
+        "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n",
     );
     c.expect(
         "PSUBSCRIBE locks:?",
-        "-NOPERM No permissions to access a channel\r\n",
+        "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n",
     );
     admin.expect(
         "ACL DRYRUN notifier PUBLISH other x",
@@ -238,7 +249,7 @@ fn channel_patterns_limit_pubsub() {
     let mut q = authed(&server, "quiet", "x");
     q.expect(
         "PUBLISH locks:a x",
-        "-NOPERM No permissions to access a channel\r\n",
+        "-NOPERM this user has no permissions to access one of the channels used as arguments\r\n",
     );
 }
 
@@ -254,7 +265,7 @@ fn restricted_commands_inside_multi_abort_exec() {
     c.expect("MULTI", "+OK\r\n");
     c.expect(
         "SET k v",
-        "-NOPERM User reader has no permissions to run the 'set' command\r\n",
+        "-NOPERM this user has no permissions to run the 'set' command\r\n",
     );
     c.expect(
         "EXEC",
@@ -308,4 +319,138 @@ fn a_bad_acl_file_stops_the_start() {
         ..Config::default()
     };
     assert!(Server::new(missing).start_background().is_err());
+}
+
+#[cfg(feature = "lua")]
+/// The reply line of a script error: the error text, then where it happened (the SHA differs
+/// per script, so only the text and the line are compared).
+fn expect_script_error(c: &mut Raw, line: &str, text: &str) {
+    let reply = inline(c, line);
+    assert!(
+        reply.starts_with(&format!("-{text} script: "))
+            && reply.ends_with(", on @user_script:1.\r\n"),
+        "{line}: {reply:?}"
+    );
+}
+
+#[cfg(feature = "lua")]
+#[test]
+fn scripts_run_only_the_commands_the_user_may_run() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect("SET keep v", "+OK\r\n");
+    admin.expect(
+        "ACL SETUSER limited on nopass ~* &* +@all -del -flushall",
+        "+OK\r\n",
+    );
+    let mut c = authed(&server, "limited", "x");
+    c.expect(
+        "DEL keep",
+        "-NOPERM this user has no permissions to run the 'del' command\r\n",
+    );
+    let denied = "ERR The user executing the script can't run this command or subcommand";
+    expect_script_error(
+        &mut c,
+        "EVAL \"return redis.call('DEL',KEYS[1])\" 1 keep",
+        denied,
+    );
+    expect_script_error(&mut c, "EVAL \"return redis.call('FLUSHALL')\" 0", denied);
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.pcall('del',KEYS[1])\" 1 keep"),
+        format!("-{denied}\r\n")
+    );
+    admin.expect("GET keep", "$1\r\nv\r\n");
+    admin.expect("DBSIZE", ":1\r\n");
+}
+
+#[cfg(feature = "lua")]
+#[test]
+fn keys_after_numkeys_are_checked() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect("ZADD secret:z 1 a", ":1\r\n");
+    admin.expect("SADD secret:s a", ":1\r\n");
+    admin.expect("SET secret:str v", "+OK\r\n");
+    admin.expect("ZADD app:z 1 a", ":1\r\n");
+    admin.expect("ACL SETUSER app on nopass ~app:* +@all", "+OK\r\n");
+    let mut c = authed(&server, "app", "x");
+    let nokey =
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
+    for line in [
+        "ZUNION 1 secret:z",
+        "ZUNIONSTORE app:dst 1 secret:z",
+        "ZUNIONSTORE secret:dst 1 app:z",
+        "ZINTERSTORE app:dst 2 app:z secret:z",
+        "ZDIFFSTORE app:dst 1 secret:z",
+        "SINTERCARD 1 secret:s",
+        "ZINTERCARD 1 secret:z",
+        "ZDIFF 1 secret:z",
+        "ZINTER 2 app:z secret:z WITHSCORES",
+        "EVAL \"return 1\" 1 secret:str",
+        "EVAL_RO \"return 1\" 2 app:z secret:str",
+    ] {
+        assert_eq!(inline(&mut c, line), nokey, "{line}");
+    }
+    admin.expect("EXISTS secret:dst app:dst", ":0\r\n");
+    // The user's own keys still work through the same commands.
+    c.expect("ZUNION 1 app:z", "*1\r\n$1\r\na\r\n");
+    c.expect("ZUNIONSTORE app:dst 1 app:z", ":1\r\n");
+    assert_eq!(
+        inline(&mut c, "EVAL \"return KEYS[1]\" 1 app:z"),
+        "$5\r\napp:z\r\n"
+    );
+    // A key a script touches without declaring it is checked when touched.
+    expect_script_error(
+        &mut c,
+        "EVAL \"return redis.call('GET','secret:str')\" 0",
+        "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments",
+    );
+}
+
+#[test]
+fn subcommand_rules() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect("ACL SETUSER u on nopass +config|get", "+OK\r\n");
+    let mut c = authed(&server, "u", "x");
+    c.expect(
+        "CONFIG GET maxmemory",
+        "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n",
+    );
+    c.expect(
+        "CONFIG SET maxmemory 1",
+        "-NOPERM this user has no permissions to run the 'config|set' command\r\n",
+    );
+    let user = admin.call("ACL GETUSER u");
+    assert!(user.contains("$17\r\n-@all +config|get\r\n"), "{user:?}");
+    admin.expect("ACL SETUSER u +client -client|kill", "+OK\r\n");
+    c.expect("CLIENT GETNAME", "$-1\r\n");
+    c.expect(
+        "CLIENT KILL ID 1",
+        "-NOPERM this user has no permissions to run the 'client|kill' command\r\n",
+    );
+    admin.expect(
+        "ACL SETUSER u +config|nosuch",
+        "-ERR Error in ACL SETUSER modifier '+config|nosuch': Unknown command or category name in ACL\r\n",
+    );
+    admin.expect(
+        "ACL DRYRUN u CONFIG SET maxmemory 1",
+        "$60\r\nThis user has no permissions to run the 'config|set' command\r\n",
+    );
+}
+
+#[test]
+fn exec_checks_the_rules_again() {
+    let server = common::start();
+    let mut admin = server.raw();
+    admin.expect("ACL SETUSER w on nopass ~* &* +@all", "+OK\r\n");
+    let mut c = authed(&server, "w", "x");
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("SET k v", "+QUEUED\r\n");
+    c.expect("GET k", "+QUEUED\r\n");
+    admin.expect("ACL SETUSER w -set", "+OK\r\n");
+    c.expect(
+        "EXEC",
+        "*2\r\n-NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: no permission to execute the command or subcommand\r\n$-1\r\n",
+    );
 }

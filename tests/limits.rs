@@ -60,6 +60,14 @@ fn used_memory(c: &mut Raw) -> u64 {
         .expect("used_memory")
 }
 
+/// Sends `line` as an inline command (Redis's quoting: `"…"` keeps spaces) and returns the
+/// reply as text.
+#[cfg(feature = "lua")]
+fn inline(c: &mut Raw, line: &str) -> String {
+    c.send(format!("{line}\r\n").as_bytes());
+    String::from_utf8_lossy(&c.read_reply()).into_owned()
+}
+
 #[test]
 fn maxmemory_refuses_writes_but_not_reads_or_deletes() {
     let server = Binary::start(&[]);
@@ -87,6 +95,25 @@ fn maxmemory_refuses_writes_but_not_reads_or_deletes() {
         "EXEC",
         "-EXECABORT Transaction discarded because of previous errors.\r\n",
     );
+    // Over the limit, queueing anything is refused (queueing takes memory), as in Redis.
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("GET lock", OOM);
+    c.expect(
+        "EXEC",
+        "-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    // A transaction queued under the limit that would write is discarded by EXEC over it.
+    c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
+    c.expect("MULTI", "+OK\r\n");
+    c.expect("SET k v", "+QUEUED\r\n");
+    let mut admin = Raw::connect(server.addr);
+    admin.expect("CONFIG SET maxmemory 1", "+OK\r\n");
+    c.expect(
+        "EXEC",
+        "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n",
+    );
+    c.expect("EXEC", "-ERR EXEC without MULTI\r\n");
+    c.expect("EXISTS k", ":0\r\n");
     // A limit well above use lets writes through again.
     c.expect("CONFIG SET maxmemory 10gb", "+OK\r\n");
     c.expect("SET k v", "+OK\r\n");
@@ -516,4 +543,44 @@ fn whole_keyspace_readers_inside_exec_do_not_deadlock() {
     }
     c.expect("DBSIZE", ":1\r\n");
     server.raw().expect("GET k", "$1\r\nv\r\n");
+}
+
+/// A script's write is refused over `maxmemory` as a client's is (Redis 7); its reads and
+/// deletes still run.
+#[cfg(feature = "lua")]
+#[test]
+fn maxmemory_refuses_writes_from_scripts() {
+    let server = Binary::start(&[]);
+    let mut c = Raw::connect(server.addr);
+    c.expect("SET lock token", "+OK\r\n");
+    c.expect("CONFIG SET maxmemory 1", "+OK\r\n");
+    let reply = inline(&mut c, "EVAL \"return redis.call('set','k','v')\" 1 k");
+    assert!(
+        reply.starts_with("-OOM command not allowed when used memory > 'maxmemory'. script: ")
+            && reply.ends_with(", on @user_script:1.\r\n"),
+        "{reply:?}"
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.pcall('set','k','v')\" 1 k"),
+        OOM
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.call('get','lock')\" 1 lock"),
+        "$5\r\ntoken\r\n"
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.call('del','lock')\" 1 lock"),
+        ":1\r\n"
+    );
+    c.expect("EXISTS k", ":0\r\n");
+    // Once a script has written, its later writes are not cut off (Redis's rule).
+    assert_eq!(
+        inline(
+            &mut c,
+            "EVAL \"redis.call('del','x'); return redis.call('set','k','v')\" 2 x k"
+        ),
+        "+OK\r\n"
+    );
+    c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
+    server.terminate();
 }

@@ -583,7 +583,11 @@ fn lock_commands_are_in_the_command_table() {
     c.expect(
         "COMMAND INFO lock.acquire",
         "*1\r\n*10\r\n$12\r\nlock.acquire\r\n:-5\r\n*3\r\n+write\r\n+denyoom\r\n+blocking\r\n\
-         :1\r\n:1\r\n:1\r\n*4\r\n+@write\r\n+@string\r\n+@slow\r\n+@blocking\r\n*0\r\n*0\r\n*0\r\n",
+         :1\r\n:1\r\n:1\r\n*4\r\n+@write\r\n+@string\r\n+@slow\r\n+@blocking\r\n*0\r\n\
+         *1\r\n*6\r\n$5\r\nflags\r\n*3\r\n+RW\r\n+access\r\n+update\r\n\
+         $12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n\
+         $9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n*6\r\n\
+         $7\r\nlastkey\r\n:0\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n",
     );
     let list = c.call("COMMAND LIST");
     for name in [

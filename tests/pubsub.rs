@@ -337,7 +337,18 @@ fn publish_through_the_nested_path_scripts_use() {
         Bytes::from("unlocks"),
         Bytes::from("lock"),
     ];
-    assert_eq!(command::execute_nested(&mut ctx, &args), Reply::Integer(1));
+    assert_eq!(
+        command::execute_nested(
+            &mut ctx,
+            command::Caller::Script {
+                read_only: false,
+                running: None,
+                wrote: &std::cell::Cell::new(false)
+            },
+            &args
+        ),
+        Reply::Integer(1)
+    );
     assert_eq!(latchkey::pubsub::publish(&shared, b"unlocks", b"direct"), 1);
     drop(locks);
     assert_eq!(sub.read_text(), frame('*', &["message", "unlocks", "lock"]));

@@ -28,6 +28,14 @@ fn sha1_hex(text: &str) -> String {
     latchkey::script::sha_hex(&latchkey::script::sha1(text.as_bytes()))
 }
 
+/// Sends `line` as an inline command (Redis's quoting: `"…"` keeps spaces) and returns the
+/// reply as text.
+#[cfg(feature = "lua")]
+fn inline(c: &mut Raw, line: &str) -> String {
+    c.send(format!("{line}\r\n").as_bytes());
+    String::from_utf8_lossy(&c.read_reply()).into_owned()
+}
+
 #[test]
 fn card_compare_and_delete() {
     let server = start();
@@ -548,4 +556,59 @@ mod redis_py_lock {
         let server = start();
         flows(&format!("{}?protocol=resp3", server.url()), &server);
     }
+}
+
+/// A script error's reply: the text, then the script and line (compared without the SHA).
+#[cfg(feature = "lua")]
+fn assert_script_error(reply: &str, text: &str) {
+    assert!(
+        reply.starts_with(&format!("-{text} script: "))
+            && reply.ends_with(", on @user_script:1.\r\n"),
+        "{reply:?}"
+    );
+}
+
+#[cfg(feature = "lua")]
+#[test]
+fn read_only_scripts_may_not_publish() {
+    let server = start();
+    let mut c = server.raw();
+    let reply = inline(
+        &mut c,
+        "EVAL_RO \"return redis.call('publish','ch','x')\" 0",
+    );
+    assert_script_error(
+        &reply,
+        "ERR Write commands are not allowed from read-only scripts.",
+    );
+    assert_eq!(
+        inline(
+            &mut c,
+            "EVAL_RO \"return redis.pcall('publish','ch','x')\" 0"
+        ),
+        "-ERR Write commands are not allowed from read-only scripts.\r\n"
+    );
+    assert_eq!(
+        inline(&mut c, "EVAL \"return redis.call('publish','ch','x')\" 0"),
+        ":0\r\n"
+    );
+}
+
+#[cfg(feature = "lua")]
+#[test]
+fn blocking_commands_are_refused_in_scripts() {
+    let server = start();
+    let mut c = server.raw();
+    c.expect("RPUSH q a", ":1\r\n");
+    for line in [
+        "EVAL \"return redis.call('brpop','q',1)\" 1 q",
+        "EVAL \"return redis.call('blpop','q',0)\" 1 q",
+        "EVAL \"return redis.call('blmove','q','d','LEFT','LEFT',0)\" 2 q d",
+        "EVAL \"return redis.call('bzpopmin','z',0)\" 1 z",
+    ] {
+        let reply = inline(&mut c, line);
+        assert_script_error(&reply, "ERR This Redis command is not allowed from script");
+    }
+    // Nothing was popped.
+    c.expect("LLEN q", ":1\r\n");
 }

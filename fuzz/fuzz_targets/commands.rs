@@ -1,6 +1,6 @@
 //! Feeds arbitrary command sequences to the command layer in-process (no network): each input
-//! line is one command, its first byte choosing the command name from the table and the rest
-//! split into arguments with Redis's inline quoting. A fresh server state per input keeps
+//! line is one command, its first byte choosing the command (or `container subcommand`) from
+//! the command table and the rest split into arguments with Redis's inline quoting. A fresh server state per input keeps
 //! failures reproducible. The server must never panic, whatever the commands and their order
 //! (MULTI/EXEC, WATCH, CONFIG SET, SUBSCRIBE, LOCK.*, SELECT, …).
 //!
@@ -17,9 +17,10 @@ use latchkey::protocol::parser::split_args;
 use latchkey::{Config, Server};
 use libfuzzer_sys::fuzz_target;
 
-/// Command names, sorted so an input means the same command on every run.
+/// Command and subcommand names (`config|get`), sorted so an input means the same command on
+/// every run.
 static NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
-    let mut names: Vec<&str> = command::all_commands()
+    let mut names: Vec<&str> = command::all_entries()
         .map(|spec| spec.name)
         .filter(|name| *name != "debug")
         .collect();
@@ -57,7 +58,10 @@ fuzz_target!(|data: &[u8]| {
         let Some(words) = split_args(rest) else {
             continue;
         };
-        let mut args = vec![Bytes::from_static(name.as_bytes())];
+        let mut args: Vec<Bytes> = name
+            .split('|')
+            .map(|word| Bytes::from_static(word.as_bytes()))
+            .collect();
         args.extend(words.into_iter().map(Bytes::from));
         match command::execute(&shared, &mut client, &args) {
             Outcome::Reply(reply) => {

@@ -6,35 +6,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::connection::subcommand;
-use super::flags::*;
 use super::keys::help_reply;
-use super::{CommandSpec, Ctx, Handler};
+use super::Ctx;
 use crate::acl::{self, CATEGORIES};
 use crate::client::ClientInfo;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "acl",
-    arity: -2,
-    flags: ADMIN | NOSCRIPT | LOADING | STALE,
-    keys: (0, 0, 0),
-    categories: &["admin", "slow", "dangerous"],
-    handler: Handler::Sync(acl),
-}];
-
-const SUBCOMMANDS: &[(&str, i32)] = &[
-    ("cat", -2),
-    ("deluser", -3),
-    ("dryrun", -4),
-    ("genpass", -2),
-    ("getuser", 3),
-    ("list", 2),
-    ("setuser", -3),
-    ("users", 2),
-    ("whoami", 2),
-    ("help", 2),
-];
 
 const HELP: &[&str] = &[
     "ACL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -62,8 +39,8 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match subcommand("acl", SUBCOMMANDS, args)? {
+pub(super) fn acl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    match subcommand("acl", args)? {
         "whoami" => Ok(Reply::bulk_copy(ctx.client.user.name().as_bytes())),
         "users" => Ok(Reply::Array(
             ctx.shared
@@ -194,7 +171,7 @@ fn dryrun(ctx: &mut Ctx, name: &[u8], command: &[Bytes]) -> CommandResult {
             errors::printable(name, 128)
         )));
     };
-    let Some(spec) = super::lookup(&command[0]) else {
+    let Ok(spec) = super::spec::resolve(command) else {
         return Err(Error::err(format_args!(
             "Command '{}' not found",
             errors::printable(&command[0], 128)

@@ -1,6 +1,85 @@
-//! Parsing of argument values, with Redis's rules and error texts.
+//! Parsing of argument values, with Redis's rules and error texts, and [`Cursor`], the way a
+//! handler reads its arguments in order.
+
+use bytes::Bytes;
 
 use crate::errors::{self, Error};
+
+/// A handler's arguments read in order: each call says what it expects next, and
+/// [`Cursor::finish`] refuses what is left over, so options are parsed without `args[N]` and
+/// hand-written loops. Errors are Redis's (`ERR syntax error`, `ERR value is not an integer or
+/// out of range`, …).
+pub struct Cursor<'a> {
+    args: &'a [Bytes],
+    next: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A cursor at argument `start` of a command line (`args[0]` is the name).
+    pub fn new(args: &'a [Bytes], start: usize) -> Self {
+        Cursor {
+            args,
+            next: start.min(args.len()),
+        }
+    }
+
+    /// Whether every argument has been read.
+    pub fn is_empty(&self) -> bool {
+        self.next >= self.args.len()
+    }
+
+    /// The next argument without consuming it.
+    pub fn peek(&self) -> Option<&'a Bytes> {
+        self.args.get(self.next)
+    }
+
+    /// The next argument, or `ERR syntax error` if there is none.
+    pub fn next_bytes(&mut self) -> Result<&'a Bytes, Error> {
+        let arg = self.args.get(self.next).ok_or(errors::SYNTAX)?;
+        self.next += 1;
+        Ok(arg)
+    }
+
+    /// The next argument as an integer.
+    pub fn next_int(&mut self) -> Result<i64, Error> {
+        int(self.next_bytes()?)
+    }
+
+    /// The next argument as a non-negative integer.
+    pub fn next_uint(&mut self) -> Result<usize, Error> {
+        uint(self.next_bytes()?)
+    }
+
+    /// The next argument as a float.
+    pub fn next_float(&mut self) -> Result<f64, Error> {
+        float(self.next_bytes()?)
+    }
+
+    /// Consumes the next argument if it is the keyword `name` (any case).
+    pub fn next_is(&mut self, name: &str) -> bool {
+        let matched = self.peek().is_some_and(|arg| is(arg, name));
+        if matched {
+            self.next += 1;
+        }
+        matched
+    }
+
+    /// The arguments not read yet, all consumed.
+    pub fn rest(&mut self) -> &'a [Bytes] {
+        let rest = &self.args[self.next..];
+        self.next = self.args.len();
+        rest
+    }
+
+    /// `Ok` when every argument was read, else `ERR syntax error`.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(errors::SYNTAX)
+        }
+    }
+}
 
 /// An integer as Redis reads one (`string2ll`): optional `-`, decimal digits, nothing else, in
 /// range of `i64`.
@@ -84,6 +163,25 @@ mod tests {
             assert_eq!(parse_i64(bad), None, "{:?}", bad);
         }
         assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+    }
+
+    #[test]
+    fn cursor_reads_in_order() {
+        let line: Vec<Bytes> = ["MEMORY", "USAGE", "k", "samples", "5", "extra"]
+            .iter()
+            .map(|w| Bytes::from(w.to_string()))
+            .collect();
+        let mut cursor = Cursor::new(&line, 2);
+        assert_eq!(&cursor.next_bytes().unwrap()[..], b"k");
+        assert!(!cursor.next_is("COUNT"));
+        assert!(cursor.next_is("SAMPLES"));
+        assert_eq!(cursor.next_int().unwrap(), 5);
+        assert_eq!(cursor.peek().map(|a| &a[..]), Some(&b"extra"[..]));
+        assert_eq!(Cursor::new(&line, 5).finish(), Err(errors::SYNTAX));
+        assert_eq!(Cursor::new(&line, 6).finish(), Ok(()));
+        assert_eq!(Cursor::new(&line, 9).next_bytes(), Err(errors::SYNTAX));
+        assert_eq!(Cursor::new(&line, 1).next_int(), Err(errors::NOT_INTEGER));
+        assert_eq!(Cursor::new(&line, 4).rest().len(), 2);
     }
 
     #[test]

@@ -4,39 +4,11 @@
 
 use bytes::Bytes;
 
-use super::flags::*;
 use super::strings::{read_string, Condition};
-use super::{args::is, CommandSpec, Ctx, Handler};
+use super::{args::is, Ctx};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;
-
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "delifeq",
-        arity: 3,
-        flags: WRITE | FAST,
-        keys: (1, 1, 1),
-        categories: &["write", "string", "fast"],
-        handler: Handler::Sync(delifeq),
-    },
-    CommandSpec {
-        name: "delex",
-        arity: -2,
-        flags: WRITE | FAST,
-        keys: (1, 1, 1),
-        categories: &["write", "string", "fast"],
-        handler: Handler::Sync(delex),
-    },
-    CommandSpec {
-        name: "digest",
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: (1, 1, 1),
-        categories: &["read", "string", "fast"],
-        handler: Handler::Sync(digest),
-    },
-];
 
 /// The digest of a value: XXH3-64, as `DIGEST` and `IFDEQ`/`IFDNE` use it.
 pub fn digest_of(value: &[u8]) -> u64 {
@@ -72,11 +44,11 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: &Condition) -> CommandResult 
     Ok(Reply::Integer(1))
 }
 
-fn delifeq(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn delifeq(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     delete_if(ctx, &args[1], &Condition::IfEqual(args[2].clone()))
 }
 
-fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let condition = match &args[2..] {
         [] => {
             let now = ctx.now;
@@ -95,7 +67,7 @@ fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     delete_if(ctx, &args[1], &condition)
 }
 
-fn digest(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn digest(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(value.map_or(Reply::Nil, |v| Reply::bulk(digest_hex(digest_of(v)))))

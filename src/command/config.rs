@@ -11,32 +11,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::connection::subcommand;
-use super::flags::*;
 use super::keys::help_reply;
-use super::{CommandSpec, Ctx, Handler};
+use super::Ctx;
 use crate::config::{normalize_keyspace_events, Config};
 use crate::db::KeyLocks;
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
 use crate::server::Shared;
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "config",
-    arity: -2,
-    flags: ADMIN | NOSCRIPT | LOADING | STALE,
-    keys: (0, 0, 0),
-    categories: &["admin", "slow", "dangerous"],
-    handler: Handler::Sync(config),
-}];
-
-const SUBCOMMANDS: &[(&str, i32)] = &[
-    ("get", -3),
-    ("set", -4),
-    ("resetstat", 2),
-    ("rewrite", 2),
-    ("help", 2),
-];
 
 const HELP: &[&str] = &[
     "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -359,8 +341,8 @@ fn memory(value: &str, min: i64, max: i64) -> Result<u64, String> {
     check_range(n.checked_mul(multiplier).ok_or(NOT_MEMORY)?, min, max)
 }
 
-fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match subcommand("config", SUBCOMMANDS, args)? {
+pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    match subcommand("config", args)? {
         "get" => Ok(config_get(ctx.shared, &args[2..])),
         "set" => config_set(ctx.shared, &args[2..]),
         "resetstat" => {

@@ -5,10 +5,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::args::{self, is};
-use super::flags::*;
-use super::keyless_spec as spec;
 use super::keys::help_reply;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::client::ClientInfo;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
@@ -16,56 +14,7 @@ use crate::protocol::Reply;
 /// The Redis version latchkey answers to in `HELLO` and `INFO`: clients pick features by it.
 pub const REDIS_VERSION: &str = "7.4.0";
 
-const CONNECTION: &[&str] = &["connection", "fast"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "ping",
-        -1,
-        FAST | PUBSUB | STALE | LOADING,
-        CONNECTION,
-        ping,
-    ),
-    spec("echo", 2, FAST | STALE | LOADING, CONNECTION, echo),
-    spec(
-        "hello",
-        -1,
-        FAST | NO_AUTH | NOSCRIPT | STALE | LOADING | ALLOW_BUSY,
-        CONNECTION,
-        hello,
-    ),
-    spec(
-        "auth",
-        -2,
-        FAST | NO_AUTH | NOSCRIPT | STALE | LOADING | ALLOW_BUSY,
-        CONNECTION,
-        auth,
-    ),
-    spec("select", 2, FAST | STALE | LOADING, CONNECTION, select),
-    spec(
-        "quit",
-        -1,
-        FAST | NO_AUTH | NOSCRIPT | STALE | LOADING | ALLOW_BUSY | PUBSUB,
-        CONNECTION,
-        quit,
-    ),
-    spec(
-        "reset",
-        1,
-        FAST | NO_AUTH | NOSCRIPT | STALE | LOADING | ALLOW_BUSY | PUBSUB,
-        CONNECTION,
-        reset,
-    ),
-    spec(
-        "client",
-        -2,
-        NOSCRIPT | LOADING | STALE,
-        &["slow", "connection"],
-        client,
-    ),
-];
-
-fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let message = match args {
         [_] => None,
         [_, message] => Some(message.clone()),
@@ -79,11 +28,11 @@ fn ping(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(message.map_or(Reply::simple("PONG"), Reply::Bulk))
 }
 
-fn echo(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn echo(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Bulk(args[1].clone()))
 }
 
-fn select(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn select(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let db = args::int(&args[1])?;
     if db < 0 || db as usize >= ctx.shared.keyspace.databases() {
         return Err(errors::INVALID_DB_INDEX);
@@ -92,12 +41,12 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn quit(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     ctx.client.close_after_reply = true;
     Ok(Reply::OK)
 }
 
-fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     super::transactions::reset(ctx);
     super::pubsub::reset(ctx);
     ctx.client.select(0);
@@ -120,18 +69,7 @@ pub fn authenticate(ctx: &mut Ctx, user: Option<&[u8]>, password: &[u8]) -> Resu
     Ok(())
 }
 
-/// Compares two byte strings in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        let x = a.get(i).copied().unwrap_or(0);
-        let y = b.get(i).copied().unwrap_or(0);
-        diff |= usize::from(x ^ y);
-    }
-    diff == 0
-}
-
-fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (user, password) = match args {
         [_, password] => (None, password),
         [_, user, password] => (Some(&user[..]), password),
@@ -144,7 +82,7 @@ fn auth(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hello(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let mut resp3 = ctx.client.resp3;
     let mut rest = &args[1..];
     if let Some(version) = rest.first() {
@@ -208,21 +146,6 @@ pub fn validate_client_name(name: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
-/// `CLIENT` subcommands and their arities (name included, as Redis counts them).
-const CLIENT_SUBCOMMANDS: &[(&str, i32)] = &[
-    ("id", 2),
-    ("setname", 3),
-    ("getname", 2),
-    ("setinfo", 4),
-    ("info", 2),
-    ("list", -2),
-    ("kill", -3),
-    ("no-evict", 3),
-    ("no-touch", 3),
-    ("reply", 3),
-    ("help", 2),
-];
-
 const CLIENT_HELP: &[&str] = &[
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "GETNAME",
@@ -269,30 +192,26 @@ const CLIENT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// Finds a subcommand in `table` and checks its arity, with Redis's two errors.
-pub fn subcommand(
-    command: &str,
-    table: &[(&'static str, i32)],
-    args: &[Bytes],
-) -> Result<&'static str, Error> {
+/// The subcommand a container command runs, by its short name (`"get"` for `CONFIG GET`).
+/// The dispatcher has already resolved it and checked its arity against the table, so this
+/// only names it for the handler's `match`.
+pub fn subcommand(command: &str, args: &[Bytes]) -> Result<&'static str, Error> {
     let given = &args[1];
-    let Some(&(name, arity)) = table.iter().find(|(name, _)| is(given, name)) else {
+    let spec = super::lookup(command.as_bytes()).and_then(|spec| spec.subcommand(given));
+    let Some(spec) = spec else {
         return Err(errors::unknown_subcommand(command, given));
     };
-    let argc = args.len() as i32;
-    let fits = if arity >= 0 {
-        argc == arity
-    } else {
-        argc >= -arity
-    };
-    if !fits {
-        return Err(errors::wrong_subcommand_arity(command, name));
+    if !spec.arity_ok(args.len()) {
+        return Err(errors::wrong_arity(spec.name));
     }
-    Ok(name)
+    Ok(spec
+        .name
+        .split_once('|')
+        .map_or(spec.name, |(_, short)| short))
 }
 
-fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match subcommand("client", CLIENT_SUBCOMMANDS, args)? {
+pub(super) fn client(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    match subcommand("client", args)? {
         "id" => Ok(Reply::Integer(ctx.client.id() as i64)),
         "setname" => {
             validate_client_name(&args[2])?;

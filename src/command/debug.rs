@@ -11,20 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::args::is;
-use super::flags::*;
 use super::keys::help_reply;
-use super::{CommandSpec, Ctx, Handler, Outcome};
+use super::{Ctx, Outcome};
 use crate::errors::{self, Error};
 use crate::protocol::Reply;
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "debug",
-    arity: -2,
-    flags: ADMIN | NOSCRIPT | LOADING | STALE,
-    keys: (0, 0, 0),
-    categories: &["admin", "slow", "dangerous"],
-    handler: Handler::Blocking(debug),
-}];
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -47,7 +37,7 @@ const HELP: &[&str] = &[
 /// The longest `DEBUG SLEEP` honoured, so that no argument overflows a timer.
 const MAX_SLEEP_SECS: f64 = 86_400.0 * 365.0;
 
-fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
     let sub = &args[1];
     let reply = match args.len() {
         2 if is(sub, "HELP") => help_reply(HELP),

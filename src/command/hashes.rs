@@ -5,51 +5,10 @@ use bytes::Bytes;
 
 use super::aggregate::{self, bulks, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
-use super::flags::*;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::db::dict::Hash;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
-
-const WRITE_FAST: &[&str] = &["write", "hash", "fast"];
-const READ_FAST: &[&str] = &["read", "hash", "fast"];
-const READ_SLOW: &[&str] = &["read", "hash", "slow"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("hset", -4, WRITE | DENYOOM | FAST, WRITE_FAST, hset),
-    spec("hmset", -4, WRITE | DENYOOM | FAST, WRITE_FAST, hmset),
-    spec("hsetnx", 4, WRITE | DENYOOM | FAST, WRITE_FAST, hsetnx),
-    spec("hget", 3, READONLY | FAST, READ_FAST, hget),
-    spec("hmget", -3, READONLY | FAST, READ_FAST, hmget),
-    spec("hdel", -3, WRITE | FAST, WRITE_FAST, hdel),
-    spec("hexists", 3, READONLY | FAST, READ_FAST, hexists),
-    spec("hincrby", 4, WRITE | DENYOOM | FAST, WRITE_FAST, hincrby),
-    spec(
-        "hincrbyfloat",
-        4,
-        WRITE | DENYOOM | FAST,
-        WRITE_FAST,
-        hincrbyfloat,
-    ),
-    spec("hgetall", 2, READONLY, READ_SLOW, hgetall),
-    spec("hlen", 2, READONLY | FAST, READ_FAST, hlen),
-    spec("hkeys", 2, READONLY, READ_SLOW, hkeys),
-    spec("hvals", 2, READONLY, READ_SLOW, hvals),
-    spec("hstrlen", 3, READONLY | FAST, READ_FAST, hstrlen),
-    spec("hrandfield", -2, READONLY, READ_SLOW, hrandfield),
-    spec("hscan", -3, READONLY, READ_SLOW, hscan),
-];
-
-/// Every hash command takes one key, the first argument.
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    super::sync_spec(name, arity, flags, (1, 1, 1), categories, handler)
-}
 
 /// Stores the field/value pairs of `args[2..]`; the number of new fields.
 fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> {
@@ -72,16 +31,16 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> 
     Ok(added.unwrap_or(0))
 }
 
-fn hset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(set_pairs(ctx, args, "hset")? as i64))
 }
 
-fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     set_pairs(ctx, args, "hmset")?;
     Ok(Reply::OK)
 }
 
-fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let added = modify(
         ctx.shard(&args[1])?,
@@ -99,7 +58,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(added.unwrap_or(false) as i64))
 }
 
-fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::bulk_or_nil(
@@ -107,7 +66,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ))
 }
 
-fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let values = args[2..]
@@ -117,13 +76,13 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(values))
 }
 
-fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     aggregate::remove_members(ctx, args, |hash: &mut Hash, field| {
         hash.remove(field).is_some()
     })
 }
 
-fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(
@@ -131,7 +90,7 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ))
 }
 
-fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let delta = args::int(&args[3])?;
     let now = ctx.now;
     let updated = modify(
@@ -172,7 +131,7 @@ pub fn format_float(value: f64) -> String {
     format!("{rounded}")
 }
 
-fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let delta = args::float(&args[3])?;
     if delta.is_infinite() {
         return Err(Error::fixed("ERR value is NaN or Infinity"));
@@ -202,7 +161,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Bulk(updated.unwrap_or(Ok(Bytes::new()))?))
 }
 
-fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let pairs = hash.map_or_else(Vec::new, |h| {
@@ -213,13 +172,13 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Map(pairs))
 }
 
-fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(hash.map_or(0, Hash::len) as i64))
 }
 
-fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Array(
@@ -227,7 +186,7 @@ fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ))
 }
 
-fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
@@ -235,7 +194,7 @@ fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     })))
 }
 
-fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let len = hash.and_then(|h| h.get(&args[2])).map_or(0, Bytes::len);
@@ -243,7 +202,7 @@ fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// `HRANDFIELD key [count [WITHVALUES]]`.
-fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (count, with_values) = match args.len() {
         2 => (None, false),
         3 => (Some(aggregate::random_count(&args[2])?), false),
@@ -285,7 +244,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }))
 }
 
-fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
     let now = ctx.now;
     let Some(hash) = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)? else {

@@ -10,21 +10,11 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
-use super::flags::*;
-use super::{CommandSpec, Ctx, Handler};
+use super::Ctx;
 use crate::db::{KeyLocks, Shard};
 use crate::errors::CommandResult;
 use crate::protocol::Reply;
 use crate::server::Shared;
-
-pub const COMMANDS: &[CommandSpec] = &[CommandSpec {
-    name: "info",
-    arity: -1,
-    flags: LOADING | STALE,
-    keys: (0, 0, 0),
-    categories: &["slow", "dangerous"],
-    handler: Handler::Sync(info),
-}];
 
 /// The sections `INFO` and `INFO default` show, in Redis's order.
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -41,7 +31,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
-fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let wanted: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())

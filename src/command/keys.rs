@@ -6,147 +6,14 @@ use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::args;
-use super::flags::*;
 use super::strings::{expire_deadline, TtlUnit};
-use super::sync_spec as spec;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::db::{Entry, Shard, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;
 
-const KEYSPACE_WRITE: &[&str] = &["keyspace", "write", "fast"];
-const KEYSPACE_READ: &[&str] = &["keyspace", "read", "fast"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "del",
-        -2,
-        WRITE,
-        (1, -1, 1),
-        &["keyspace", "write", "slow"],
-        del,
-    ),
-    spec("unlink", -2, WRITE | FAST, (1, -1, 1), KEYSPACE_WRITE, del),
-    spec(
-        "exists",
-        -2,
-        READONLY | FAST,
-        (1, -1, 1),
-        KEYSPACE_READ,
-        exists,
-    ),
-    spec("type", 2, READONLY | FAST, (1, 1, 1), KEYSPACE_READ, type_),
-    spec(
-        "expire",
-        -3,
-        WRITE | FAST,
-        (1, 1, 1),
-        KEYSPACE_WRITE,
-        expire,
-    ),
-    spec(
-        "pexpire",
-        -3,
-        WRITE | FAST,
-        (1, 1, 1),
-        KEYSPACE_WRITE,
-        pexpire,
-    ),
-    spec(
-        "expireat",
-        -3,
-        WRITE | FAST,
-        (1, 1, 1),
-        KEYSPACE_WRITE,
-        expireat,
-    ),
-    spec(
-        "pexpireat",
-        -3,
-        WRITE | FAST,
-        (1, 1, 1),
-        KEYSPACE_WRITE,
-        pexpireat,
-    ),
-    spec("ttl", 2, READONLY | FAST, (1, 1, 1), KEYSPACE_READ, ttl),
-    spec("pttl", 2, READONLY | FAST, (1, 1, 1), KEYSPACE_READ, pttl),
-    spec(
-        "persist",
-        2,
-        WRITE | FAST,
-        (1, 1, 1),
-        KEYSPACE_WRITE,
-        persist,
-    ),
-    spec(
-        "touch",
-        -2,
-        READONLY | FAST,
-        (1, -1, 1),
-        KEYSPACE_READ,
-        touch,
-    ),
-    spec(
-        "expiretime",
-        2,
-        READONLY | FAST,
-        (1, 1, 1),
-        KEYSPACE_READ,
-        expiretime,
-    ),
-    spec(
-        "pexpiretime",
-        2,
-        READONLY | FAST,
-        (1, 1, 1),
-        KEYSPACE_READ,
-        pexpiretime,
-    ),
-    spec(
-        "rename",
-        3,
-        WRITE,
-        (1, 2, 1),
-        &["keyspace", "write", "slow"],
-        rename,
-    ),
-    spec(
-        "renamenx",
-        3,
-        WRITE | FAST,
-        (1, 2, 1),
-        KEYSPACE_WRITE,
-        renamenx,
-    ),
-    spec("move", 3, WRITE | FAST, (1, 1, 1), KEYSPACE_WRITE, move_),
-    spec(
-        "copy",
-        -3,
-        WRITE,
-        (1, 2, 1),
-        &["keyspace", "write", "slow"],
-        copy,
-    ),
-    spec(
-        "swapdb",
-        3,
-        WRITE | FAST,
-        (0, 0, 0),
-        &["keyspace", "write", "fast", "dangerous"],
-        swapdb,
-    ),
-    spec(
-        "object",
-        -2,
-        READONLY,
-        (2, 2, 1),
-        &["keyspace", "read", "slow"],
-        object,
-    ),
-];
-
-fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let mut removed = 0;
     for key in &args[1..] {
@@ -158,7 +25,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(removed))
 }
 
-fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let mut found = 0;
     for key in &args[1..] {
@@ -167,7 +34,7 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(found))
 }
 
-fn type_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn type_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let name = ctx
         .shard(&args[1])?
@@ -239,19 +106,19 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> C
     Ok(Reply::Integer(1))
 }
 
-fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn expire(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     expire_generic(ctx, args, TtlUnit::Seconds, "expire")
 }
 
-fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     expire_generic(ctx, args, TtlUnit::Millis, "pexpire")
 }
 
-fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     expire_generic(ctx, args, TtlUnit::UnixSeconds, "expireat")
 }
 
-fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     expire_generic(ctx, args, TtlUnit::UnixMillis, "pexpireat")
 }
 
@@ -265,17 +132,17 @@ fn remaining_ms(ctx: &mut Ctx, key: &[u8]) -> Result<i64, errors::Error> {
     })
 }
 
-fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let ms = remaining_ms(ctx, &args[1])?;
     // Redis rounds to the nearest second.
     Ok(Reply::Integer(if ms < 0 { ms } else { (ms + 500) / 1000 }))
 }
 
-fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(remaining_ms(ctx, &args[1])?))
 }
 
-fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
@@ -286,7 +153,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(had_ttl as i64))
 }
 
-fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn touch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     exists(ctx, args)
 }
 
@@ -301,12 +168,12 @@ fn expire_at_unix_ms(ctx: &mut Ctx, key: &[u8]) -> Result<i64, Error> {
     })
 }
 
-fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let ms = expire_at_unix_ms(ctx, &args[1])?;
     Ok(Reply::Integer(if ms < 0 { ms } else { (ms + 500) / 1000 }))
 }
 
-fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(expire_at_unix_ms(ctx, &args[1])?))
 }
 
@@ -328,12 +195,12 @@ fn rename_key(ctx: &mut Ctx, src: &[u8], dst: &[u8], only_if_absent: bool) -> Re
     Ok(true)
 }
 
-fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn rename(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     rename_key(ctx, &args[1], &args[2], false)?;
     Ok(Reply::OK)
 }
 
-fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let renamed = rename_key(ctx, &args[1], &args[2], true)?;
     Ok(Reply::Integer(renamed as i64))
 }
@@ -353,7 +220,7 @@ const SAME_OBJECT: Error = Error::fixed("ERR source and destination objects are 
 /// `MOVE key db`: moves a key (value and TTL) to another database unless it exists there.
 /// The destination shard is locked after the source one; when it sits below it in the lock
 /// order the lock goes through `KeyLocks`'s bounded out-of-order path.
-fn move_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn move_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let key = &args[1];
     let dst_db = db_index(ctx, &args[2])?;
     if dst_db == ctx.db() {
@@ -399,7 +266,7 @@ fn parse_copy_options(ctx: &Ctx, options: &[Bytes]) -> Result<CopyOptions, Error
 }
 
 /// `COPY`: the value (cloned) and TTL of `src` to `dst`, in this or another database.
-fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (src, dst) = (&args[1], &args[2]);
     let options = parse_copy_options(ctx, &args[3..])?;
     let dst_db = options.db.unwrap_or(ctx.db());
@@ -423,7 +290,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// (shard `i` of one pairs with shard `i` of the other: a key hashes to the same position in
 /// every database), and their entries are exchanged through the shards' own methods, so
 /// waiters and the expiry index follow.
-fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let parse = |arg: &[u8], which: &str| {
         let db = args::parse_i64(arg)
             .ok_or_else(|| Error::err(format_args!("invalid {which} DB index")))?;
@@ -507,7 +374,7 @@ const SHARED_INTEGERS: i64 = 10_000;
 /// statistics, so the answers are plausible rather than measured: the encoding Redis would pick
 /// for the value's type and size, idle time 0, and `FREQ`'s error under the
 /// `noeviction` policy.
-fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let sub = args::upper(&args[1]);
     if sub == "HELP" {
         if args.len() != 2 {

@@ -6,113 +6,10 @@ use bytes::Bytes;
 
 use super::aggregate::{self, bulks, index_range, modify, read};
 use super::args::{self, is};
-use super::flags::*;
-use super::pop_waits;
-use super::sync_spec as sync;
-use super::{CommandSpec, Ctx, Handler};
+use super::Ctx;
 use crate::db::list::{End, List};
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
-
-const WRITE_FAST: &[&str] = &["write", "list", "fast"];
-const WRITE_SLOW: &[&str] = &["write", "list", "slow"];
-const READ_FAST: &[&str] = &["read", "list", "fast"];
-const READ_SLOW: &[&str] = &["read", "list", "slow"];
-const BLOCKING_CATEGORIES: &[&str] = &["write", "list", "slow", "blocking"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    sync(
-        "lpush",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        WRITE_FAST,
-        lpush,
-    ),
-    sync(
-        "rpush",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        WRITE_FAST,
-        rpush,
-    ),
-    sync(
-        "lpushx",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        WRITE_FAST,
-        lpushx,
-    ),
-    sync(
-        "rpushx",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        WRITE_FAST,
-        rpushx,
-    ),
-    sync("lpop", -2, WRITE | FAST, (1, 1, 1), WRITE_FAST, lpop),
-    sync("rpop", -2, WRITE | FAST, (1, 1, 1), WRITE_FAST, rpop),
-    sync("llen", 2, READONLY | FAST, (1, 1, 1), READ_FAST, llen),
-    sync("lrange", 4, READONLY, (1, 1, 1), READ_SLOW, lrange),
-    sync("lindex", 3, READONLY, (1, 1, 1), READ_SLOW, lindex),
-    sync("lset", 4, WRITE | DENYOOM, (1, 1, 1), WRITE_SLOW, lset),
-    sync("lrem", 4, WRITE, (1, 1, 1), WRITE_SLOW, lrem),
-    sync("ltrim", 4, WRITE, (1, 1, 1), WRITE_SLOW, ltrim),
-    sync("lpos", -3, READONLY, (1, 1, 1), READ_SLOW, lpos),
-    sync(
-        "linsert",
-        5,
-        WRITE | DENYOOM,
-        (1, 1, 1),
-        WRITE_SLOW,
-        linsert,
-    ),
-    sync("lmove", 5, WRITE | DENYOOM, (1, 2, 1), WRITE_SLOW, lmove),
-    sync(
-        "rpoplpush",
-        3,
-        WRITE | DENYOOM,
-        (1, 2, 1),
-        WRITE_SLOW,
-        rpoplpush,
-    ),
-    blocking("blpop", -3, WRITE | BLOCKING, (1, -2, 1), pop_waits::blpop),
-    blocking("brpop", -3, WRITE | BLOCKING, (1, -2, 1), pop_waits::brpop),
-    blocking(
-        "blmove",
-        6,
-        WRITE | DENYOOM | BLOCKING,
-        (1, 2, 1),
-        pop_waits::blmove,
-    ),
-    blocking(
-        "brpoplpush",
-        4,
-        WRITE | DENYOOM | BLOCKING,
-        (1, 2, 1),
-        pop_waits::brpoplpush,
-    ),
-];
-
-const fn blocking(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    keys: (i32, i32, i32),
-    handler: super::BlockingHandler,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        keys,
-        categories: BLOCKING_CATEGORIES,
-        handler: Handler::Blocking(handler),
-    }
-}
 
 /// `LEFT` or `RIGHT`, any case.
 pub fn parse_end(arg: &[u8]) -> Result<End, Error> {
@@ -139,19 +36,19 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> Command
     Ok(Reply::Integer(len.unwrap_or(0) as i64))
 }
 
-fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     push(ctx, args, End::Left, false)
 }
 
-fn rpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn rpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     push(ctx, args, End::Right, false)
 }
 
-fn lpushx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lpushx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     push(ctx, args, End::Left, true)
 }
 
-fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn rpushx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     push(ctx, args, End::Right, true)
 }
 
@@ -182,21 +79,21 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CommandResult {
     })
 }
 
-fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lpop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     pop(ctx, args, End::Left)
 }
 
-fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     pop(ctx, args, End::Right)
 }
 
-fn llen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn llen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let list = read::<List>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(list.map_or(0, List::len) as i64))
 }
 
-fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, stop) = (args::int(&args[2])?, args::int(&args[3])?);
     let now = ctx.now;
     let Some(list) = read::<List>(ctx.shard(&args[1])?, &args[1], now)? else {
@@ -216,7 +113,7 @@ fn position(index: i64, len: usize) -> Option<usize> {
 
 /// `LINDEX` looks the key up before it reads the index, as Redis does (an absent key answers
 /// nil whatever the index).
-fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let Some(list) = read::<List>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(Reply::Nil);
@@ -227,7 +124,7 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// `LSET` too checks the key (`no such key`, `WRONGTYPE`) before the index.
-fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     if read::<List>(shard, &args[1], now)?.is_none() {
@@ -244,7 +141,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     }
 }
 
-fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let count = args::int(&args[2])?;
     let (limit, from) = if count < 0 {
         (count.unsigned_abs() as usize, End::Right)
@@ -259,7 +156,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
 
-fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, stop) = (args::int(&args[2])?, args::int(&args[3])?);
     let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
@@ -317,7 +214,7 @@ fn parse_lpos_options(options: &[Bytes]) -> Result<LposOptions, Error> {
     Ok(parsed)
 }
 
-fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = parse_lpos_options(&args[3..])?;
     let now = ctx.now;
     let list = read::<List>(ctx.shard(&args[1])?, &args[1], now)?;
@@ -360,7 +257,7 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     })
 }
 
-fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let after = if is(&args[2], "AFTER") {
         true
     } else if is(&args[2], "BEFORE") {
@@ -411,14 +308,14 @@ pub fn move_element(
     Ok(item)
 }
 
-fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn lmove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (from, to) = (parse_end(&args[3])?, parse_end(&args[4])?);
     Ok(Reply::bulk_or_nil(move_element(
         ctx, &args[1], &args[2], from, to,
     )?))
 }
 
-fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn rpoplpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::bulk_or_nil(move_element(
         ctx,
         &args[1],

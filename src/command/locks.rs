@@ -20,9 +20,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::args::{self, is};
-use super::flags::*;
 use super::strings::{deadline_from, read_string, TtlUnit};
-use super::{CommandSpec, Ctx, Handler, Outcome};
+use super::{Ctx, Outcome};
 use crate::db::{Str, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
@@ -30,49 +29,6 @@ use crate::locks::grant::{self, acquire_in_turn};
 use crate::locks::wait::LockWait;
 use crate::locks::{AcquireRequest, Acquired, Grant};
 use crate::protocol::Reply;
-
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "lock.acquire",
-        arity: -5,
-        flags: WRITE | DENYOOM | BLOCKING,
-        keys: (1, 1, 1),
-        categories: &["write", "string", "slow", "blocking"],
-        handler: Handler::Blocking(acquire),
-    },
-    CommandSpec {
-        name: "lock.release",
-        arity: 3,
-        flags: WRITE | FAST,
-        keys: (1, 1, 1),
-        categories: &["write", "string", "fast"],
-        handler: Handler::Sync(release),
-    },
-    CommandSpec {
-        name: "lock.extend",
-        arity: 5,
-        flags: WRITE | FAST,
-        keys: (1, 1, 1),
-        categories: &["write", "string", "fast"],
-        handler: Handler::Sync(extend),
-    },
-    CommandSpec {
-        name: "lock.info",
-        arity: 2,
-        flags: READONLY | FAST,
-        keys: (1, 1, 1),
-        categories: &["read", "string", "fast"],
-        handler: Handler::Sync(info),
-    },
-    CommandSpec {
-        name: "lock.list",
-        arity: -1,
-        flags: READONLY,
-        keys: (0, 0, 0),
-        categories: &["read", "keyspace", "slow"],
-        handler: Handler::Sync(list),
-    },
-];
 
 /// The longest wait honoured; longer ones are cut to it (about thirty years: forever).
 const MAX_WAIT: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
@@ -139,7 +95,7 @@ fn fencing_reply(grant: Grant) -> Reply {
 
 /// `LOCK.ACQUIRE key token PX ms [WAIT ms] [REENTRANT]`: the fencing token when granted, null
 /// when busy (after the wait, with `WAIT`). Inside a script or transaction it never blocks.
-fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
+pub(super) fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
     let options = parse_acquire_options(ctx, &args[3..])?;
     let request = AcquireRequest {
         token: args[2].clone(),
@@ -175,14 +131,14 @@ fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
 
 /// `LOCK.RELEASE key token`: 1 when `token` held the lock (one hold released; the key deleted,
 /// and the next waiter granted, at the last), else 0.
-fn release(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn release(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let released = grant::release(ctx.shard(&args[1])?, &args[1], &args[2], now)?;
     Ok(Reply::Integer(released as i64))
 }
 
 /// `LOCK.EXTEND key token PX ms`: sets the lease to `ms` from now if `token` holds the lock.
-fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if !is(&args[3], "PX") {
         return Err(errors::SYNTAX);
     }
@@ -195,7 +151,7 @@ fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `LOCK.INFO key`: null when the key is absent, else a map (a flat array in RESP2) of the
 /// holder's `token`, `ttl_ms` (-1 without a TTL), `fencing_token` (null for a lock not taken by
 /// `LOCK.ACQUIRE`), `hold_count` and `waiters`.
-fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (now, key) = (ctx.now, &args[1]);
     let shard = ctx.shard(key)?;
     let Some(token) = read_string(shard, key, now)?.map(Str::to_bytes) else {
@@ -230,7 +186,7 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `LOCK.ACQUIRE` that are still held, and held keys that clients are waiting on (however they
 /// were taken). A plain `SET NX PX` key nobody waits on is just a string to latchkey. Only keys
 /// within the user's ACL key patterns are listed.
-fn list(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn list(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let pattern = match &args[1..] {
         [] => None,
         [pattern] => Some(pattern.clone()),

@@ -10,59 +10,17 @@
 use bytes::Bytes;
 
 use super::args::is;
-use super::flags::*;
-use super::keyless_spec as spec;
 use super::{CommandSpec, Ctx};
 use crate::client::Client;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
 use crate::pubsub::Kind;
 
-const SUBSCRIBE_FLAGS: u32 = PUBSUB | NOSCRIPT | LOADING | STALE;
-const PUBSUB_SLOW: &[&str] = &["pubsub", "slow"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("subscribe", -2, SUBSCRIBE_FLAGS, PUBSUB_SLOW, subscribe),
-    spec("unsubscribe", -1, SUBSCRIBE_FLAGS, PUBSUB_SLOW, unsubscribe),
-    spec("psubscribe", -2, SUBSCRIBE_FLAGS, PUBSUB_SLOW, psubscribe),
-    spec(
-        "punsubscribe",
-        -1,
-        SUBSCRIBE_FLAGS,
-        PUBSUB_SLOW,
-        punsubscribe,
-    ),
-    spec("ssubscribe", -2, SUBSCRIBE_FLAGS, PUBSUB_SLOW, ssubscribe),
-    spec(
-        "sunsubscribe",
-        -1,
-        SUBSCRIBE_FLAGS,
-        PUBSUB_SLOW,
-        sunsubscribe,
-    ),
-    // Not flagged PUBSUB: that flag means "allowed in RESP2 subscribed mode".
-    spec(
-        "publish",
-        3,
-        LOADING | STALE | FAST,
-        &["pubsub", "fast"],
-        publish,
-    ),
-    spec(
-        "spublish",
-        3,
-        LOADING | STALE | FAST,
-        &["pubsub", "fast"],
-        spublish,
-    ),
-    spec("pubsub", -2, LOADING | STALE, PUBSUB_SLOW, pubsub),
-];
-
 /// `ERR Can't execute '<cmd>': …`: a RESP2 client in subscribed mode may run only the
-/// commands flagged `PUBSUB` ((un)subscribe, `PING`, `QUIT`, `RESET`). RESP3 clients may run
+/// commands the table marks `subscribed` ((un)subscribe, `PING`, `QUIT`, `RESET`). RESP3 clients may run
 /// anything while subscribed.
 pub fn check_subscribed_mode(client: &Client, spec: &CommandSpec) -> Result<(), Error> {
-    if spec.has(PUBSUB) || !client.in_resp2_pubsub() {
+    if spec.has_internal(super::internal::SUBSCRIBED) || !client.in_resp2_pubsub() {
         return Ok(());
     }
     Err(Error::err(format_args!(
@@ -156,36 +114,36 @@ pub fn reset(ctx: &mut Ctx) {
     }
 }
 
-fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn subscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     subscribe_to(ctx, Kind::Channel, &args[1..])
 }
 
-fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn psubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     subscribe_to(ctx, Kind::Pattern, &args[1..])
 }
 
-fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn ssubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     subscribe_to(ctx, Kind::Shard, &args[1..])
 }
 
-fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn unsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     unsubscribe_from(ctx, Kind::Channel, &args[1..])
 }
 
-fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn punsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     unsubscribe_from(ctx, Kind::Pattern, &args[1..])
 }
 
-fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sunsubscribe(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     unsubscribe_from(ctx, Kind::Shard, &args[1..])
 }
 
-fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn publish(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let receivers = crate::pubsub::publish(ctx.shared, &args[1], &args[2]);
     Ok(Reply::Integer(receivers as i64))
 }
 
-fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn spublish(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let receivers = ctx.shared.pubsub.spublish(&args[1], &args[2]);
     Ok(Reply::Integer(receivers as i64))
 }
@@ -207,7 +165,7 @@ const PUBSUB_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-fn pubsub(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn pubsub(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let sub = &args[1];
     let rest = &args[2..];
     let registry = &ctx.shared.pubsub;

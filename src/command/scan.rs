@@ -20,34 +20,14 @@ use bytes::Bytes;
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::args;
-use super::flags::*;
-use super::keyless_spec as spec;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::errors::{CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
 
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "keys",
-        2,
-        READONLY,
-        &["keyspace", "read", "slow", "dangerous"],
-        keys,
-    ),
-    spec("scan", -2, READONLY, &["keyspace", "read", "slow"], scan),
-    spec(
-        "randomkey",
-        1,
-        READONLY,
-        &["keyspace", "read", "slow"],
-        randomkey,
-    ),
-];
-
 /// `KEYS pattern`: every live key of the selected database matching the glob. Takes the
 /// database's shards in ascending order and holds them, so the answer is one consistent view.
-fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let pattern = &args[1][..];
     let everything = pattern == b"*";
     let now = ctx.now;
@@ -66,7 +46,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// `RANDOMKEY`: a live key of the selected database, or nil. A shard is chosen with a weight
 /// equal to its size, then a key in it.
-fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let shards = ctx.shared.keyspace.db_shards(ctx.db());
     let mut sizes = Vec::with_capacity(shards.len());
@@ -180,7 +160,7 @@ impl CursorLayout {
     }
 }
 
-fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = parse_scan(args)?;
     let db = ctx.db();
     let keyspace = ctx.shared.keyspace.clone();

@@ -2,49 +2,16 @@
 //! FLUSH|KILL|HELP`. The engine (cache, Lua, native lock scripts, limits) is in
 //! [`crate::script`]; these handlers parse arguments and look scripts up.
 //!
-//! The key spec is `(0, 0, 0)`: the keys are found from `numkeys`, and [`script::run`] locks
-//! their shards (or every shard, for a script that declares none).
+//! The key spec is "a key count at argument 2" (Redis's `keynum`): the dispatcher checks the
+//! declared keys against the user's ACL key patterns and locks their shards, and
+//! [`script::run`] keeps them (or locks every shard, for a script that declares none).
 
 use bytes::Bytes;
 
-use super::flags::*;
-use super::{args, CommandSpec, Ctx, Handler};
+use super::{args, Ctx};
 use crate::errors::{self, CommandResult};
 use crate::protocol::Reply;
 use crate::script::{self, Invocation};
-
-const SCRIPTING: &[&str] = &["slow", "scripting"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("eval", NOSCRIPT | STALE, eval),
-    spec("evalsha", NOSCRIPT | STALE, evalsha),
-    spec("eval_ro", READONLY | NOSCRIPT | STALE, eval_ro),
-    spec("evalsha_ro", READONLY | NOSCRIPT | STALE, evalsha_ro),
-    CommandSpec {
-        name: "script",
-        arity: -2,
-        // Allowed while busy so that `SCRIPT KILL` gets through; the other subcommands check.
-        flags: NOSCRIPT | ALLOW_BUSY,
-        keys: (0, 0, 0),
-        categories: &["slow"],
-        handler: Handler::Sync(script_command),
-    },
-];
-
-const fn spec(
-    name: &'static str,
-    flags: u32,
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: -3,
-        flags,
-        keys: (0, 0, 0),
-        categories: SCRIPTING,
-        handler: Handler::Sync(handler),
-    }
-}
 
 /// Where the script comes from: its text (`EVAL`) or its digest (`EVALSHA`).
 #[derive(Clone, Copy)]
@@ -53,19 +20,19 @@ enum Source {
     Digest,
 }
 
-fn eval(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn eval(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     eval_generic(ctx, args, Source::Text, false)
 }
 
-fn evalsha(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn evalsha(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     eval_generic(ctx, args, Source::Digest, false)
 }
 
-fn eval_ro(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn eval_ro(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     eval_generic(ctx, args, Source::Text, true)
 }
 
-fn evalsha_ro(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn evalsha_ro(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     eval_generic(ctx, args, Source::Digest, true)
 }
 
@@ -108,7 +75,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], source: Source, read_only: bool) 
     script::run(ctx, &invocation)
 }
 
-fn script_command(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn script_command(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let sub = args::upper(&args[1]);
     if sub != "KILL" && ctx.shared.keyspace.script_busy() {
         return Err(errors::BUSY);

@@ -8,93 +8,16 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
-use super::args::{self, is};
+use super::args::{is, Cursor};
 use super::connection::subcommand;
-use super::flags::*;
-use super::keyless_spec as spec;
 use super::keys::help_reply;
-use super::{all_commands, flag_names, lookup, CommandSpec, Ctx, Handler};
+use super::spec::{self, all_commands, all_entries, flag_names, lookup_full, KeySearch, KeySpec};
+use super::{CommandSpec, Ctx};
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
 
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "command",
-        -1,
-        LOADING | STALE,
-        &["slow", "connection"],
-        command,
-    ),
-    spec(
-        "dbsize",
-        1,
-        READONLY | FAST,
-        &["keyspace", "read", "fast"],
-        dbsize,
-    ),
-    spec(
-        "flushdb",
-        -1,
-        WRITE,
-        &["keyspace", "write", "slow", "dangerous"],
-        flushdb,
-    ),
-    spec(
-        "flushall",
-        -1,
-        WRITE,
-        &["keyspace", "write", "slow", "dangerous"],
-        flushall,
-    ),
-    spec("time", 1, FAST | LOADING | STALE, &["fast"], time),
-    spec(
-        "lastsave",
-        1,
-        FAST | LOADING | STALE,
-        &["admin", "fast", "dangerous"],
-        lastsave,
-    ),
-    spec(
-        "save",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        &["admin", "slow", "dangerous"],
-        save,
-    ),
-    spec(
-        "bgsave",
-        -1,
-        ADMIN | NOSCRIPT,
-        &["admin", "slow", "dangerous"],
-        bgsave,
-    ),
-    spec(
-        "bgrewriteaof",
-        1,
-        ADMIN | NOSCRIPT | NO_MULTI,
-        &["admin", "slow", "dangerous"],
-        bgrewriteaof,
-    ),
-    spec(
-        "role",
-        1,
-        NOSCRIPT | LOADING | STALE | FAST,
-        &["admin", "fast", "dangerous"],
-        role,
-    ),
-    CommandSpec {
-        name: "memory",
-        arity: -2,
-        flags: READONLY,
-        // `MEMORY USAGE key`: the key is the third argument.
-        keys: (2, 2, 1),
-        categories: &["slow"],
-        handler: Handler::Sync(memory),
-    },
-];
-
-fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let db = ctx.db();
     let now = ctx.now;
     let mut count = 0;
@@ -104,15 +27,14 @@ fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(count as i64))
 }
 
+/// `[ASYNC|SYNC]`: both mean "now" here.
 fn check_flush_args(args: &[Bytes]) -> Result<(), errors::Error> {
-    match &args[1..] {
-        [] => Ok(()),
-        [mode] if is(mode, "ASYNC") || is(mode, "SYNC") => Ok(()),
-        _ => Err(errors::SYNTAX),
-    }
+    let mut cursor = Cursor::new(args, 1);
+    let _ = cursor.next_is("ASYNC") || cursor.next_is("SYNC");
+    cursor.finish()
 }
 
-fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     check_flush_args(args)?;
     let db = ctx.db();
     for index in ctx.shared.keyspace.db_shards(db) {
@@ -121,7 +43,7 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     check_flush_args(args)?;
     for index in 0..ctx.shared.keyspace.shard_count() {
         ctx.locks.shard_at(index)?.clear();
@@ -129,7 +51,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn time(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn time(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let micros = ctx.shared.keyspace.clock.unix_us();
     Ok(Reply::Array(vec![
         Reply::bulk((micros / 1_000_000).to_string()),
@@ -137,17 +59,17 @@ fn time(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     ]))
 }
 
-/// One command's `COMMAND INFO` entry, as Redis 7 shapes it.
+/// One command's `COMMAND INFO` entry, as Redis 7 shapes it, with its key specs and its
+/// subcommands' entries.
 fn command_entry(spec: &CommandSpec) -> Reply {
-    let names =
-        |items: Vec<&'static str>| Reply::Set(items.into_iter().map(Reply::simple).collect());
+    let (first, last, step) = spec.legacy_keys;
     Reply::Array(vec![
         Reply::bulk(spec.name),
         Reply::Integer(spec.arity as i64),
-        names(flag_names(spec.flags)),
-        Reply::Integer(spec.keys.0 as i64),
-        Reply::Integer(spec.keys.1 as i64),
-        Reply::Integer(spec.keys.2 as i64),
+        Reply::Set(flag_names(spec.flags).map(Reply::simple).collect()),
+        Reply::Integer(first as i64),
+        Reply::Integer(last as i64),
+        Reply::Integer(step as i64),
         Reply::Set(
             spec.categories
                 .iter()
@@ -155,19 +77,67 @@ fn command_entry(spec: &CommandSpec) -> Reply {
                 .collect(),
         ),
         Reply::Array(vec![]),
-        Reply::Array(vec![]),
-        Reply::Array(vec![]),
+        Reply::Array(spec.key_specs.iter().map(key_spec_entry).collect()),
+        Reply::Array(spec.subcommands.iter().map(command_entry).collect()),
     ])
 }
 
-const COMMAND_SUBCOMMANDS: &[(&str, i32)] = &[
-    ("count", 2),
-    ("info", -2),
-    ("docs", -2),
-    ("list", -2),
-    ("getkeys", -4),
-    ("help", 2),
-];
+/// A key spec as `COMMAND INFO` shows it: flags, `begin_search`, `find_keys`.
+fn key_spec_entry(key_spec: &KeySpec) -> Reply {
+    let map = |pairs: Vec<(&'static str, Reply)>| {
+        Reply::Map(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (Reply::bulk(k), v))
+                .collect(),
+        )
+    };
+    let int = |n: i32| Reply::Integer(n as i64);
+    let (index, find_keys) = match key_spec.search {
+        KeySearch::Range { index, last, step } => (
+            index,
+            map(vec![
+                ("type", Reply::bulk("range")),
+                (
+                    "spec",
+                    map(vec![
+                        ("lastkey", int(last)),
+                        ("keystep", int(step)),
+                        ("limit", int(0)),
+                    ]),
+                ),
+            ]),
+        ),
+        KeySearch::Keynum { index } => (
+            index,
+            map(vec![
+                ("type", Reply::bulk("keynum")),
+                (
+                    "spec",
+                    map(vec![
+                        ("keynumidx", int(0)),
+                        ("firstkey", int(1)),
+                        ("keystep", int(1)),
+                    ]),
+                ),
+            ]),
+        ),
+    };
+    map(vec![
+        (
+            "flags",
+            Reply::Set(key_spec.flags.iter().map(|f| Reply::simple(f)).collect()),
+        ),
+        (
+            "begin_search",
+            map(vec![
+                ("type", Reply::bulk("index")),
+                ("spec", map(vec![("index", int(index))])),
+            ]),
+        ),
+        ("find_keys", find_keys),
+    ])
+}
 
 const COMMAND_HELP: &[&str] = &[
     "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -187,34 +157,37 @@ const COMMAND_HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
     "HELP",
     "    Prints this help.",
 ];
 
 /// `COMMAND` and its subcommands, all generated from the command table.
-fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn command(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if args.len() == 1 {
         return Ok(Reply::Array(all_commands().map(command_entry).collect()));
     }
-    match subcommand("command", COMMAND_SUBCOMMANDS, args)? {
+    match subcommand("command", args)? {
         "count" => Ok(Reply::Integer(all_commands().count() as i64)),
         "info" if args.len() == 2 => Ok(Reply::Array(all_commands().map(command_entry).collect())),
         "info" => Ok(Reply::Array(
             args[2..]
                 .iter()
-                .map(|name| lookup(name).map_or(Reply::Nil, command_entry))
+                .map(|name| lookup_full(name).map_or(Reply::Nil, command_entry))
                 .collect(),
         )),
         "docs" if args.len() == 2 => Ok(Reply::Map(all_commands().map(command_docs).collect())),
         "docs" => Ok(Reply::Map(
             args[2..]
                 .iter()
-                .filter_map(|name| lookup(name))
+                .filter_map(|name| lookup_full(name))
                 .map(command_docs)
                 .collect(),
         )),
         "list" => command_list(&args[2..]),
-        "getkeys" => command_getkeys(&args[2..]),
+        "getkeys" => command_getkeys(&args[2..], false),
+        "getkeysandflags" => command_getkeys(&args[2..], true),
         _ => Ok(help_reply(COMMAND_HELP)),
     }
 }
@@ -241,7 +214,7 @@ fn doc_group(spec: &CommandSpec) -> &'static str {
 
 /// A `COMMAND DOCS` entry: the name and a map with what the table knows (its group and
 /// arity); latchkey carries no prose summaries.
-fn command_docs(spec: &'static CommandSpec) -> (Reply, Reply) {
+fn command_docs(spec: &CommandSpec) -> (Reply, Reply) {
     (
         Reply::bulk(spec.name),
         Reply::Map(vec![
@@ -252,7 +225,7 @@ fn command_docs(spec: &'static CommandSpec) -> (Reply, Reply) {
     )
 }
 
-/// `COMMAND LIST [FILTERBY MODULE m|ACLCAT c|PATTERN p]`.
+/// `COMMAND LIST [FILTERBY MODULE m|ACLCAT c|PATTERN p]`: commands and subcommands.
 fn command_list(options: &[Bytes]) -> CommandResult {
     let keep: Box<dyn Fn(&CommandSpec) -> bool> = match options {
         [] => Box::new(|_| true),
@@ -275,17 +248,18 @@ fn command_list(options: &[Bytes]) -> CommandResult {
         _ => return Err(errors::SYNTAX),
     };
     Ok(Reply::Array(
-        all_commands()
+        all_entries()
             .filter(|spec| keep(spec))
             .map(|spec| Reply::bulk(spec.name))
             .collect(),
     ))
 }
 
-/// `COMMAND GETKEYS cmd arg…`: the keys the table's key spec finds in a full command line.
-fn command_getkeys(line: &[Bytes]) -> CommandResult {
-    let spec = lookup(&line[0]).ok_or(Error::fixed("ERR Invalid command specified"))?;
-    if spec.keys.0 == 0 {
+/// `COMMAND GETKEYS cmd arg…` (and `GETKEYSANDFLAGS`, which adds each key's flags): the keys
+/// the table's key specs find in a full command line, with Redis's errors.
+fn command_getkeys(line: &[Bytes], with_flags: bool) -> CommandResult {
+    let spec = spec::resolve(line).map_err(|_| Error::fixed("ERR Invalid command specified"))?;
+    if !spec.has_keys() {
         return Err(Error::fixed("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(line.len()) {
@@ -293,14 +267,25 @@ fn command_getkeys(line: &[Bytes]) -> CommandResult {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    Ok(Reply::Array(
-        spec.key_positions(line.len())
-            .map(|i| Reply::Bulk(line[i].clone()))
-            .collect(),
-    ))
+    let mut keys = Vec::new();
+    for key_spec in spec.key_specs {
+        for position in key_spec.positions(line) {
+            let key = Reply::Bulk(line[position].clone());
+            keys.push(if with_flags {
+                let flags = key_spec.flags.iter().map(|f| Reply::simple(f)).collect();
+                Reply::Array(vec![key, Reply::Set(flags)])
+            } else {
+                key
+            });
+        }
+    }
+    if keys.is_empty() && !spec.has(super::flags::NO_MANDATORY_KEYS) {
+        return Err(Error::fixed("ERR Invalid arguments specified for command"));
+    }
+    Ok(Reply::Array(keys))
 }
 
-fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(
         ctx.shared.last_save_unix.load(Ordering::Relaxed) as i64,
     ))
@@ -312,25 +297,23 @@ fn mark_saved(ctx: &Ctx) {
 }
 
 /// latchkey writes no RDB snapshot: `SAVE` and `BGSAVE` say so rather than answer a false `OK`.
-const NO_RDB: Error = Error::fixed(
+const NO_RDB: errors::Error = errors::Error::fixed(
     "ERR latchkey does not write RDB snapshots; use the append only file (CONFIG SET appendonly yes, BGREWRITEAOF)",
 );
 
-fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn save(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Err(NO_RDB)
 }
 
-fn bgsave(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    match &args[1..] {
-        [] => {}
-        [option] if is(option, "SCHEDULE") => {}
-        _ => return Err(errors::SYNTAX),
-    }
+pub(super) fn bgsave(_ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    let mut cursor = Cursor::new(args, 1);
+    cursor.next_is("SCHEDULE");
+    cursor.finish()?;
     Err(NO_RDB)
 }
 
 /// `BGREWRITEAOF`: rewrites the append-only file from the keyspace on a thread of its own.
-fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     match crate::persist::spawn_rewrite(ctx.shared.clone()) {
         Ok(()) => {
             mark_saved(ctx);
@@ -338,19 +321,17 @@ fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
                 "Background append only file rewriting started",
             ))
         }
-        Err(error) => Err(Error::err(error)),
+        Err(error) => Err(errors::Error::err(error)),
     }
 }
 
-fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn role(_ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(vec![
         Reply::bulk("master"),
         Reply::Integer(0),
         Reply::Array(vec![]),
     ]))
 }
-
-const MEMORY_SUBCOMMANDS: &[(&str, i32)] = &[("usage", -3), ("help", 2)];
 
 const MEMORY_HELP: &[&str] = &[
     "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -365,17 +346,15 @@ const MEMORY_HELP: &[&str] = &[
 const KEY_OVERHEAD: usize = 48;
 
 /// `MEMORY USAGE key [SAMPLES n]`: an estimate from the key and value sizes.
-fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    if subcommand("memory", MEMORY_SUBCOMMANDS, args)? == "help" {
+pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+    if subcommand("memory", args)? == "help" {
         return Ok(help_reply(MEMORY_HELP));
     }
-    match &args[3..] {
-        [] => {}
-        [option, count] if is(option, "SAMPLES") => {
-            args::int(count)?;
-        }
-        _ => return Err(errors::SYNTAX),
+    let mut cursor = Cursor::new(args, 3);
+    if cursor.next_is("SAMPLES") {
+        cursor.next_int()?;
     }
+    cursor.finish()?;
     let key = &args[2];
     let now = ctx.now;
     let db = ctx.db();

@@ -9,87 +9,10 @@ use bytes::Bytes;
 
 use super::aggregate::{self, modify, read, scan_reply, store, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
-use super::flags::*;
-use super::sync_spec as spec;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::db::dict::Set;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
-
-const WRITE_FAST: &[&str] = &["write", "set", "fast"];
-const WRITE_SLOW: &[&str] = &["write", "set", "slow"];
-const READ_FAST: &[&str] = &["read", "set", "fast"];
-const READ_SLOW: &[&str] = &["read", "set", "slow"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec(
-        "sadd",
-        -3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        WRITE_FAST,
-        sadd,
-    ),
-    spec("srem", -3, WRITE | FAST, (1, 1, 1), WRITE_FAST, srem),
-    spec("smembers", 2, READONLY, (1, 1, 1), READ_SLOW, smembers),
-    spec(
-        "sismember",
-        3,
-        READONLY | FAST,
-        (1, 1, 1),
-        READ_FAST,
-        sismember,
-    ),
-    spec(
-        "smismember",
-        -3,
-        READONLY | FAST,
-        (1, 1, 1),
-        READ_FAST,
-        smismember,
-    ),
-    spec("scard", 2, READONLY | FAST, (1, 1, 1), READ_FAST, scard),
-    spec("spop", -2, WRITE | FAST, (1, 1, 1), WRITE_FAST, spop),
-    spec(
-        "srandmember",
-        -2,
-        READONLY,
-        (1, 1, 1),
-        READ_SLOW,
-        srandmember,
-    ),
-    spec("smove", 4, WRITE | FAST, (1, 2, 1), WRITE_FAST, smove),
-    spec("sinter", -2, READONLY, (1, -1, 1), READ_SLOW, sinter),
-    spec("sunion", -2, READONLY, (1, -1, 1), READ_SLOW, sunion),
-    spec("sdiff", -2, READONLY, (1, -1, 1), READ_SLOW, sdiff),
-    spec(
-        "sinterstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        WRITE_SLOW,
-        sinterstore,
-    ),
-    spec(
-        "sunionstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        WRITE_SLOW,
-        sunionstore,
-    ),
-    spec(
-        "sdiffstore",
-        -3,
-        WRITE | DENYOOM,
-        (1, -1, 1),
-        WRITE_SLOW,
-        sdiffstore,
-    ),
-    // Keys follow `numkeys`: the handler locks them itself.
-    spec("sintercard", -3, READONLY, (0, 0, 0), READ_SLOW, sintercard),
-    spec("sscan", -3, READONLY, (1, 1, 1), READ_SLOW, sscan),
-];
 
 /// Sets of at most this many integers are kept sorted by Redis (`set-max-intset-entries`).
 const INTSET_ENTRIES: usize = 512;
@@ -121,7 +44,7 @@ fn bulk_set(members: Vec<Bytes>) -> Reply {
     Reply::Set(members.into_iter().map(Reply::Bulk).collect())
 }
 
-fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let added = modify(
         ctx.shard(&args[1])?,
@@ -138,19 +61,19 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(added.unwrap_or(0) as i64))
 }
 
-fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     aggregate::remove_members(ctx, args, |set: &mut Set, member| {
         set.remove(member).is_some()
     })
 }
 
-fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(bulk_set(set.map_or_else(Vec::new, ordered_members)))
 }
 
-fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(
@@ -158,7 +81,7 @@ fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ))
 }
 
-fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     let found = args[2..]
@@ -168,14 +91,14 @@ fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(found))
 }
 
-fn scard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn scard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(set.map_or(0, Set::len) as i64))
 }
 
 /// `SPOP key [count]`.
-fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let count = match args.len() {
         2 => None,
         3 => Some(aggregate::positive_count(&args[2])?),
@@ -214,7 +137,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// `SRANDMEMBER key [count]`: a negative count may repeat members.
-fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let count = match args.len() {
         2 => None,
         3 => Some(aggregate::random_count(&args[2])?),
@@ -241,7 +164,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(members.into_iter().map(Reply::Bulk).collect()))
 }
 
-fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (source, destination, member) = (&args[1], &args[2], &args[3]);
     let now = ctx.now;
     let Some(source_set) = read::<Set>(ctx.shard(source)?, source, now)? else {
@@ -335,15 +258,15 @@ fn difference(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
     Ok(members)
 }
 
-fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(bulk_set(intersection(ctx, &args[1..], 0)?))
 }
 
-fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sunion(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(bulk_set(union(ctx, &args[1..])?))
 }
 
-fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(bulk_set(difference(ctx, &args[1..])?))
 }
 
@@ -359,23 +282,23 @@ fn store_members(ctx: &mut Ctx, destination: &[u8], members: Vec<Bytes>) -> Comm
     Ok(Reply::Integer(count as i64))
 }
 
-fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = intersection(ctx, &args[2..], 0)?;
     store_members(ctx, &args[1], members)
 }
 
-fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = union(ctx, &args[2..])?;
     store_members(ctx, &args[1], members)
 }
 
-fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = difference(ctx, &args[2..])?;
     store_members(ctx, &args[1], members)
 }
 
 /// `SINTERCARD numkeys key [key …] [LIMIT limit]`.
-fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let numkeys = match args::parse_i64(&args[1]) {
         Some(n) if n > 0 => n as usize,
         _ => return Err(Error::fixed("ERR numkeys should be greater than 0")),
@@ -404,7 +327,7 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(intersection(ctx, keys, limit)?.len() as i64))
 }
 
-fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
     let now = ctx.now;
     let Some(set) = read::<Set>(ctx.shard(&args[1])?, &args[1], now)? else {

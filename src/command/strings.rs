@@ -6,78 +6,11 @@ use bytes::Bytes;
 
 use super::args::{self, is};
 use super::compare::{digest_of, parse_digest};
-use super::flags::*;
-use super::sync_spec as spec;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::db::{Shard, Str, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;
-
-const STRING: &[&str] = &["write", "string", "slow"];
-const STRING_FAST: &[&str] = &["write", "string", "fast"];
-const READ_FAST: &[&str] = &["read", "string", "fast"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("set", -3, WRITE | DENYOOM, (1, 1, 1), STRING, set),
-    spec(
-        "setnx",
-        3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        STRING_FAST,
-        setnx,
-    ),
-    spec("setex", 4, WRITE | DENYOOM, (1, 1, 1), STRING, setex),
-    spec("psetex", 4, WRITE | DENYOOM, (1, 1, 1), STRING, psetex),
-    spec("get", 2, READONLY | FAST, (1, 1, 1), READ_FAST, get),
-    spec("getdel", 2, WRITE | FAST, (1, 1, 1), STRING_FAST, getdel),
-    spec("getex", -2, WRITE | FAST, (1, 1, 1), STRING_FAST, getex),
-    spec("mget", -2, READONLY | FAST, (1, -1, 1), READ_FAST, mget),
-    spec("mset", -3, WRITE | DENYOOM, (1, -1, 2), STRING, mset),
-    spec("msetnx", -3, WRITE | DENYOOM, (1, -1, 2), STRING, msetnx),
-    spec(
-        "getrange",
-        4,
-        READONLY,
-        (1, 1, 1),
-        &["read", "string", "slow"],
-        getrange,
-    ),
-    spec("strlen", 2, READONLY | FAST, (1, 1, 1), READ_FAST, strlen),
-    spec(
-        "incr",
-        2,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        STRING_FAST,
-        incr,
-    ),
-    spec(
-        "decr",
-        2,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        STRING_FAST,
-        decr,
-    ),
-    spec(
-        "incrby",
-        3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        STRING_FAST,
-        incrby,
-    ),
-    spec(
-        "decrby",
-        3,
-        WRITE | DENYOOM | FAST,
-        (1, 1, 1),
-        STRING_FAST,
-        decrby,
-    ),
-];
 
 /// The string value of `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
 pub fn read_string<'s>(
@@ -327,7 +260,7 @@ pub fn set_string(
     Ok((true, previous))
 }
 
-fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = parse_set_options(ctx, &args[3..])?;
     let now = ctx.now;
     let (stored, previous) = set_string(
@@ -347,7 +280,7 @@ fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     })
 }
 
-fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = SetOptions {
         condition: Condition::IfAbsent,
         get: false,
@@ -377,11 +310,11 @@ fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
     }
 }
 
-fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn setex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     set_with_ttl(ctx, args, TtlUnit::Seconds, "setex")
 }
 
-fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     set_with_ttl(ctx, args, TtlUnit::Millis, "psetex")
 }
 
@@ -394,13 +327,13 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> Com
     Ok(Reply::OK)
 }
 
-fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::bulk_or_nil(value.map(Str::to_bytes)))
 }
 
-fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
@@ -411,7 +344,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::bulk_or_nil(value))
 }
 
-fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = &args[2..];
     let expiry = match options {
         [] => None,
@@ -441,7 +374,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::bulk_or_nil(value))
 }
 
-fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let mut values = Vec::with_capacity(args.len() - 1);
     for key in &args[1..] {
@@ -455,7 +388,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Array(values))
 }
 
-fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("mset"));
     }
@@ -468,7 +401,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("msetnx"));
     }
@@ -482,7 +415,7 @@ fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::Integer(1))
 }
 
-fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, end) = (args::int(&args[2])?, args::int(&args[3])?);
     let now = ctx.now;
     let Some(value) = read_string(ctx.shard(&args[1])?, &args[1], now)? else {
@@ -510,7 +443,7 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     )))
 }
 
-fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let len = read_string(ctx.shard(&args[1])?, &args[1], now)?.map_or(0, |v| v.len());
     Ok(Reply::Integer(len as i64))
@@ -537,20 +470,20 @@ fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
     Ok(Reply::Integer(updated))
 }
 
-fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn incr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     add(ctx, &args[1], 1)
 }
 
-fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn decr(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     add(ctx, &args[1], -1)
 }
 
-fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn incrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let delta = args::int(&args[2])?;
     add(ctx, &args[1], delta)
 }
 
-fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn decrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let delta = args::int(&args[2])?;
     if delta == i64::MIN {
         return Err(Error::fixed("ERR decrement would overflow"));

@@ -1,9 +1,11 @@
 //! Transactions: `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`.
 //!
-//! After `MULTI` the dispatcher queues every command (replying `+QUEUED`) except the ones
-//! flagged `NO_MULTI` (`EXEC`, `DISCARD`, `MULTI`, `WATCH`) and `QUIT`/`RESET`, which run at
-//! once. A command refused at queueing time (unknown, wrong arity, …) marks the transaction
-//! failed, and `EXEC` then discards it with `EXECABORT`.
+//! After `MULTI` the dispatcher queues every command (replying `+QUEUED`) except the ones the
+//! table marks `immediate` (`EXEC`, `DISCARD`, `MULTI`, `WATCH`, `QUIT`, `RESET`), which run at
+//! once. A command refused at queueing time (unknown, wrong arity, ACL, `no_multi` like `SAVE`,
+//! over `maxmemory`, …) marks the transaction failed, and `EXEC` then discards it with
+//! `EXECABORT`. The queued commands run through the same dispatch as a client's, as
+//! [`Caller::Exec`](super::Caller).
 //!
 //! `EXEC` is atomic with respect to other clients: it locks the shards of every queued
 //! command's keys and of every watched key up front, in ascending order (the one lock order,
@@ -19,9 +21,8 @@
 
 use bytes::Bytes;
 
-use super::flags::*;
-use super::sync_spec as spec;
-use super::{lookup, CommandSpec, Ctx};
+use super::spec::{self, flags, internal};
+use super::{CommandSpec, Ctx};
 use crate::client::Client;
 use crate::db::KeyLocks;
 use crate::errors::{CommandResult, Error};
@@ -32,27 +33,11 @@ const EXEC_WITHOUT_MULTI: Error = Error::fixed("ERR EXEC without MULTI");
 const DISCARD_WITHOUT_MULTI: Error = Error::fixed("ERR DISCARD without MULTI");
 const NESTED_MULTI: Error = Error::fixed("ERR MULTI calls can not be nested");
 const WATCH_INSIDE_MULTI: Error = Error::fixed("ERR WATCH inside MULTI is not allowed");
+const EXECABORT_OOM: Error = Error::fixed(
+    "EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.",
+);
 const EXECABORT: Error =
     Error::fixed("EXECABORT Transaction discarded because of previous errors.");
-
-const FAST_TX: &[&str] = &["fast", "transaction"];
-const NO_KEYS: (i32, i32, i32) = (0, 0, 0);
-const CONTROL: u32 = NOSCRIPT | LOADING | STALE | FAST | ALLOW_BUSY;
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("multi", 1, CONTROL | NO_MULTI, NO_KEYS, FAST_TX, multi),
-    spec(
-        "exec",
-        1,
-        NOSCRIPT | LOADING | STALE | NO_MULTI,
-        NO_KEYS,
-        &["slow", "transaction"],
-        exec,
-    ),
-    spec("discard", 1, CONTROL | NO_MULTI, NO_KEYS, FAST_TX, discard),
-    spec("watch", -2, CONTROL | NO_MULTI, (1, -1, 1), FAST_TX, watch),
-    spec("unwatch", 1, CONTROL, NO_KEYS, FAST_TX, unwatch),
-];
 
 /// The commands queued since `MULTI`.
 #[derive(Default)]
@@ -70,9 +55,9 @@ pub struct WatchedKey {
 }
 
 /// Whether the dispatcher queues `spec` instead of running it: inside `MULTI`, everything but
-/// the transaction commands themselves, `QUIT` and `RESET`.
+/// the commands the table marks `immediate`.
 pub fn queues(client: &Client, spec: &CommandSpec) -> bool {
-    client.multi.is_some() && !spec.has(NO_MULTI) && !matches!(spec.name, "quit" | "reset")
+    client.multi.is_some() && !spec.has_internal(internal::IMMEDIATE)
 }
 
 /// Queues a command; `+QUEUED`.
@@ -92,7 +77,7 @@ pub fn note_error(client: &mut Client) {
     }
 }
 
-fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     if ctx.client.multi.is_some() {
         return Err(NESTED_MULTI);
     }
@@ -100,7 +85,7 @@ fn multi(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     if ctx.client.multi.take().is_none() {
         return Err(DISCARD_WITHOUT_MULTI);
     }
@@ -108,10 +93,14 @@ fn discard(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let Some(transaction) = ctx.client.multi.take() else {
         return Err(EXEC_WITHOUT_MULTI);
     };
+    if over_memory(ctx, &transaction.queued) {
+        unwatch_all(ctx)?;
+        return Err(EXECABORT_OOM);
+    }
     if transaction.failed {
         unwatch_all(ctx)?;
         return Err(EXECABORT);
@@ -126,10 +115,19 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let replies = transaction
         .queued
         .iter()
-        .map(|args| super::execute_queued(ctx, args))
+        .map(|args| super::execute_nested(ctx, super::Caller::Exec, args))
         .collect();
     ctx.client.in_exec = false;
     Ok(Reply::Array(replies))
+}
+
+/// Whether the server is over `maxmemory` and the transaction would add to it (a queued
+/// command is `denyoom`): then `EXEC` discards it, as Redis does.
+fn over_memory(ctx: &Ctx, queued: &[Vec<Bytes>]) -> bool {
+    ctx.shared.limits.maxmemory.exceeded()
+        && queued
+            .iter()
+            .any(|args| spec::resolve(args).is_ok_and(|spec| spec.has(flags::DENYOOM)))
 }
 
 /// Locks, in ascending order, the shards `EXEC` needs: those of the queued commands' keys and
@@ -144,18 +142,14 @@ fn lock_for_exec(ctx: &mut Ctx, queued: &[Vec<Bytes>]) -> Result<(), Error> {
         .map(|w| keyspace.shard_index(w.db, &w.key))
         .collect();
     for args in queued {
-        let Some(spec) = lookup(&args[0]) else {
+        let Ok(spec) = spec::resolve(args) else {
             continue;
         };
-        if let Some(keys) = script_keys(spec, args) {
-            indexes.extend(keys.iter().map(|key| keyspace.shard_index(db, key)));
-        } else if spec.keys.0 == 0 {
-            if spec.has(WRITE | READONLY) {
-                return ctx.locks.lock_all();
-            }
-        } else {
-            let positions = spec.key_positions(args.len());
+        if spec.has_keys() {
+            let positions = spec.key_positions(args);
             indexes.extend(positions.map(|i| keyspace.shard_index(db, &args[i])));
+        } else if spec.has(flags::WRITE | flags::READONLY) {
+            return ctx.locks.lock_all();
         }
     }
     indexes.sort_unstable();
@@ -164,20 +158,6 @@ fn lock_for_exec(ctx: &mut Ctx, queued: &[Vec<Bytes>]) -> Result<(), Error> {
         ctx.locks.shard_at(index)?;
     }
     Ok(())
-}
-
-/// The `KEYS` of a queued script call (`EVAL script numkeys key…`), whose keys the table
-/// cannot describe.
-fn script_keys<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Option<&'a [Bytes]> {
-    if !matches!(
-        spec.name,
-        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
-    ) {
-        return None;
-    }
-    let numkeys = args.get(2).and_then(|n| super::args::parse_i64(n))?;
-    let numkeys = usize::try_from(numkeys).ok()?;
-    args.get(3..3usize.checked_add(numkeys)?)
 }
 
 /// Whether no watched key changed since `WATCH`. Due keys are expired first: a watched key
@@ -194,7 +174,7 @@ fn watches_intact(ctx: &mut Ctx) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if ctx.client.multi.is_some() {
         return Err(WATCH_INSIDE_MULTI);
     }
@@ -222,7 +202,7 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(Reply::OK)
 }
 
-fn unwatch(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
+pub(super) fn unwatch(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     unwatch_all(ctx)?;
     Ok(Reply::OK)
 }

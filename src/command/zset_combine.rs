@@ -9,45 +9,12 @@ use bytes::Bytes;
 
 use super::aggregate::{read, store};
 use super::args::{self, is};
-use super::flags::*;
-use super::keyless_spec as spec;
-use super::{CommandSpec, Ctx};
+use super::Ctx;
 use crate::db::dict::Set;
 use crate::db::zset::ZSet;
 use crate::db::Shard;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::Reply;
-
-const WRITE: &[&str] = &["write", "sortedset", "slow"];
-const READ: &[&str] = &["read", "sortedset", "slow"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("zunion", -3, READONLY, READ, zunion),
-    spec("zinter", -3, READONLY, READ, zinter),
-    spec("zdiff", -3, READONLY, READ, zdiff),
-    spec(
-        "zunionstore",
-        -4,
-        super::flags::WRITE | DENYOOM,
-        WRITE,
-        zunionstore,
-    ),
-    spec(
-        "zinterstore",
-        -4,
-        super::flags::WRITE | DENYOOM,
-        WRITE,
-        zinterstore,
-    ),
-    spec(
-        "zdiffstore",
-        -4,
-        super::flags::WRITE | DENYOOM,
-        WRITE,
-        zdiffstore,
-    ),
-    spec("zintercard", -3, READONLY, READ, zintercard),
-];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Operation {
@@ -283,32 +250,32 @@ fn combine_store(ctx: &mut Ctx, args: &[Bytes], operation: Operation, name: &str
     Ok(Reply::Integer(count as i64))
 }
 
-fn zunion(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zunion(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine(ctx, args, Operation::Union, "zunion")
 }
 
-fn zinter(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zinter(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine(ctx, args, Operation::Inter, "zinter")
 }
 
-fn zdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine(ctx, args, Operation::Diff, "zdiff")
 }
 
-fn zunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine_store(ctx, args, Operation::Union, "zunionstore")
 }
 
-fn zinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine_store(ctx, args, Operation::Inter, "zinterstore")
 }
 
-fn zdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     combine_store(ctx, args, Operation::Diff, "zdiffstore")
 }
 
 /// `ZINTERCARD numkeys key … [LIMIT limit]`.
-fn zintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let keys = input_keys(args, 1, "zintercard")?;
     let db = ctx.db();
     ctx.locks.lock_keys(db, keys.iter().map(|k| &k[..]))?;

@@ -7,84 +7,11 @@ use bytes::Bytes;
 
 use super::aggregate::{self, index_range, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args::{self, is};
-use super::flags::*;
-use super::pop_waits;
-use super::{CommandSpec, Ctx, Handler};
+use super::Ctx;
 use crate::db::zset::ZSet;
 use crate::errors::{self, CommandResult, Error};
 use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
-
-const WRITE_FAST: &[&str] = &["write", "sortedset", "fast"];
-const WRITE_SLOW: &[&str] = &["write", "sortedset", "slow"];
-const READ_FAST: &[&str] = &["read", "sortedset", "fast"];
-const READ_SLOW: &[&str] = &["read", "sortedset", "slow"];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    spec("zadd", -4, WRITE | DENYOOM | FAST, WRITE_FAST, zadd),
-    spec("zincrby", 4, WRITE | DENYOOM | FAST, WRITE_FAST, zincrby),
-    spec("zrem", -3, WRITE | FAST, WRITE_FAST, zrem),
-    spec("zcard", 2, READONLY | FAST, READ_FAST, zcard),
-    spec("zscore", 3, READONLY | FAST, READ_FAST, zscore),
-    spec("zmscore", -3, READONLY | FAST, READ_FAST, zmscore),
-    spec("zrank", 3, READONLY | FAST, READ_FAST, zrank),
-    spec("zrevrank", 3, READONLY | FAST, READ_FAST, zrevrank),
-    spec("zcount", 4, READONLY | FAST, READ_FAST, zcount),
-    spec("zlexcount", 4, READONLY | FAST, READ_FAST, zlexcount),
-    spec("zrange", -4, READONLY, READ_SLOW, zrange),
-    spec("zrangebyscore", -4, READONLY, READ_SLOW, zrangebyscore),
-    spec("zrevrange", -4, READONLY, READ_SLOW, zrevrange),
-    spec(
-        "zrevrangebyscore",
-        -4,
-        READONLY,
-        READ_SLOW,
-        zrevrangebyscore,
-    ),
-    spec("zrangebylex", -4, READONLY, READ_SLOW, zrangebylex),
-    spec("zrevrangebylex", -4, READONLY, READ_SLOW, zrevrangebylex),
-    spec("zremrangebyscore", 4, WRITE, WRITE_SLOW, zremrangebyscore),
-    spec("zremrangebyrank", 4, WRITE, WRITE_SLOW, zremrangebyrank),
-    spec("zremrangebylex", 4, WRITE, WRITE_SLOW, zremrangebylex),
-    spec("zpopmin", -2, WRITE | FAST, WRITE_FAST, zpopmin),
-    spec("zpopmax", -2, WRITE | FAST, WRITE_FAST, zpopmax),
-    spec("zscan", -3, READONLY, READ_SLOW, zscan),
-    spec("zrandmember", -2, READONLY, READ_SLOW, zrandmember),
-    CommandSpec {
-        name: "zrangestore",
-        arity: -5,
-        flags: WRITE | DENYOOM,
-        keys: (1, 2, 1),
-        categories: WRITE_SLOW,
-        handler: Handler::Sync(zrangestore),
-    },
-    blocking("bzpopmin", pop_waits::bzpopmin),
-    blocking("bzpopmax", pop_waits::bzpopmax),
-];
-
-/// `BZPOPMIN`/`BZPOPMAX key [key …] timeout`: the blocking pops live with the list ones in
-/// `pop_waits.rs`.
-const fn blocking(name: &'static str, handler: super::BlockingHandler) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity: -3,
-        flags: WRITE | FAST | BLOCKING,
-        keys: (1, -2, 1),
-        categories: &["write", "sortedset", "fast", "blocking"],
-        handler: Handler::Blocking(handler),
-    }
-}
-
-/// Every sorted-set command here takes one key, the first argument.
-const fn spec(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    categories: &'static [&'static str],
-    handler: fn(&mut Ctx, &[Bytes]) -> CommandResult,
-) -> CommandSpec {
-    super::sync_spec(name, arity, flags, (1, 1, 1), categories, handler)
-}
 
 const NAN_RESULT: Error = Error::fixed("ERR resulting score is not a number (NaN)");
 const NOT_FLOAT_RANGE: Error = Error::fixed("ERR min or max is not a float");
@@ -189,14 +116,14 @@ fn zadd_pair(
     Ok(())
 }
 
-fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (flags, pairs) = parse_zadd(args)?;
     apply_zadd(ctx, &args[1], &flags, &pairs)
 }
 
 /// `ZINCRBY key increment member` is `ZADD key INCR increment member`, parsed the same way
 /// (an option word in the increment's place is a syntax error, as in Redis).
-fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (mut flags, pairs) = parse_zadd(args)?;
     flags.incr = true;
     apply_zadd(ctx, &args[1], &flags, &pairs)
@@ -227,26 +154,26 @@ fn apply_zadd(
     })
 }
 
-fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     aggregate::remove_members(ctx, args, |zset: &mut ZSet, member| {
         zset.remove(member).is_some()
     })
 }
 
-fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(zset.map_or(0, ZSet::len) as i64))
 }
 
-fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let score = zset.and_then(|z| z.score(&args[2]));
     Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
-fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let scores = args[2..]
@@ -269,11 +196,11 @@ fn rank(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
     Ok(rank.map_or(Reply::Nil, |r| Reply::Integer(r as i64)))
 }
 
-fn zrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     rank(ctx, args, false)
 }
 
-fn zrevrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrevrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     rank(ctx, args, true)
 }
 
@@ -507,13 +434,13 @@ fn range_generic(
     Ok(members_reply(items, query.with_scores, resp3))
 }
 
-fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, None, None)
 }
 
 /// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`: the selection
 /// stored with its scores (an empty one deletes `dst`); its size.
-fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let query = parse_range_query(&args[3..], None, None, true)?;
     let now = ctx.now;
     let items = match read::<ZSet>(ctx.shard(&args[2])?, &args[2], now)? {
@@ -530,7 +457,7 @@ fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// `ZRANDMEMBER key [count [WITHSCORES]]`: a negative count may repeat members.
-fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (count, with_scores) = match args.len() {
         2 => (None, false),
         3 => (Some(aggregate::random_count(&args[2])?), false),
@@ -564,23 +491,23 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     Ok(members_reply(picked, with_scores, resp3))
 }
 
-fn zrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, Some(RangeKind::Score), Some(false))
 }
 
-fn zrevrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrevrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, Some(RangeKind::Rank), Some(true))
 }
 
-fn zrevrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrevrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, Some(RangeKind::Score), Some(true))
 }
 
-fn zrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, Some(RangeKind::Lex), Some(false))
 }
 
-fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     range_generic(ctx, args, Some(RangeKind::Lex), Some(true))
 }
 
@@ -593,12 +520,12 @@ fn count_range(ctx: &mut Ctx, args: &[Bytes], range: Range) -> CommandResult {
     Ok(Reply::Integer(count as i64))
 }
 
-fn zcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Score(ScoreBound::parse(&args[2])?, ScoreBound::parse(&args[3])?);
     count_range(ctx, args, range)
 }
 
-fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Lex(LexBound::parse(&args[2])?, LexBound::parse(&args[3])?);
     count_range(ctx, args, range)
 }
@@ -625,17 +552,17 @@ fn removal(selection: Selection) -> RangeQuery {
     }
 }
 
-fn zremrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zremrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Score(ScoreBound::parse(&args[2])?, ScoreBound::parse(&args[3])?);
     remove_selected(ctx, &args[1], removal(Selection::Range(range)))
 }
 
-fn zremrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zremrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Lex(LexBound::parse(&args[2])?, LexBound::parse(&args[3])?);
     remove_selected(ctx, &args[1], removal(Selection::Range(range)))
 }
 
-fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let selection = Selection::Rank(args::int(&args[2])?, args::int(&args[3])?);
     remove_selected(ctx, &args[1], removal(selection))
 }
@@ -670,16 +597,16 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
     Ok(members_reply(popped, true, resp3 && count.is_some()))
 }
 
-fn zpopmin(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zpopmin(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     pop(ctx, args, false)
 }
 
-fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     pop(ctx, args, true)
 }
 
 /// `ZSCAN`: members and scores, flat, scores as bulk strings (in RESP3 too).
-fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
+pub(super) fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
     let now = ctx.now;
     let Some(zset) = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? else {

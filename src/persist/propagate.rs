@@ -45,7 +45,7 @@ fn form(name: &str) -> Form {
 /// command logged as sent would find the old key still there.
 pub fn record(
     ctx: &mut Ctx,
-    spec: &CommandSpec,
+    spec: &'static CommandSpec,
     args: &[Bytes],
     reply: &Reply,
     expired: &[(usize, usize)],
@@ -91,7 +91,7 @@ pub fn record(
                 unix_us: ctx.unix_us(),
             };
             let mut commands = Vec::new();
-            for position in spec.key_positions(args.len()) {
+            for position in spec.key_positions(args) {
                 let key = &args[position];
                 if let Ok(shard) = ctx.shard(key) {
                     match form {

@@ -2,12 +2,12 @@
 //! native fast paths), with Redis's checks and error texts, and how a script's error becomes
 //! the error reply its client sees.
 
-use std::sync::atomic::Ordering;
+use std::cell::Cell;
 
 use bytes::Bytes;
 
 use super::RunningScript;
-use crate::command::{self, flags, Ctx};
+use crate::command::{self, Caller, Ctx};
 use crate::errors::Error;
 use crate::protocol::Reply;
 
@@ -19,6 +19,8 @@ pub struct ScriptCall<'s, 'c, 'k> {
     pub read_only: bool,
     /// Where a write is recorded, so that `SCRIPT KILL` refuses to stop a script that wrote.
     running: Option<&'s RunningScript>,
+    /// Whether this script has run a write command.
+    wrote: Cell<bool>,
 }
 
 impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
@@ -31,36 +33,27 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
             ctx,
             read_only,
             running,
+            wrote: Cell::new(false),
         }
     }
 
-    /// Runs one command (`args[0]` is its name, any case) as `redis.call` does. A failure is
-    /// returned as an error reply with Redis's text; `redis.call` raises it, `redis.pcall`
-    /// returns it.
+    /// Runs one command (`args[0]` is its name, any case) as `redis.call` does: through the
+    /// one dispatch, as [`Caller::Script`], so the user's ACL rules (on every key the command
+    /// names, declared in `KEYS` or not), `noscript`, read-only and `maxmemory` refusals apply
+    /// with Redis's script wording. A failure is returned as an error reply; `redis.call`
+    /// raises it, `redis.pcall` returns it.
     pub fn call(&mut self, args: &[Bytes]) -> Reply {
-        let Some(name) = args.first() else {
+        if args.is_empty() {
             return Reply::error(
                 "ERR Please specify at least one argument for this redis lib call",
             );
+        }
+        let caller = Caller::Script {
+            read_only: self.read_only,
+            running: self.running,
+            wrote: &self.wrote,
         };
-        let Some(spec) = command::lookup(name) else {
-            return Reply::error("ERR Unknown Redis command called from script");
-        };
-        if !spec.arity_ok(args.len()) {
-            return Reply::error("ERR Wrong number of args calling Redis command from script");
-        }
-        if spec.has(flags::NOSCRIPT) {
-            return Reply::error("ERR This Redis command is not allowed from script");
-        }
-        if spec.has(flags::WRITE) {
-            if self.read_only {
-                return Reply::error("ERR Write commands are not allowed from read-only scripts.");
-            }
-            if let Some(running) = self.running {
-                running.wrote.store(true, Ordering::Release);
-            }
-        }
-        command::execute_spec(self.ctx, spec, args)
+        command::execute_nested(self.ctx, caller, args)
     }
 }
 

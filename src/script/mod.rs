@@ -203,15 +203,13 @@ pub struct Invocation<'a> {
     pub read_only: bool,
 }
 
-/// Runs a script: locks its shards (see the module docs), then runs it natively when it is a
-/// known lock script, else in Lua. The database a script `SELECT`s does not outlive it.
+/// Runs a script: locks every shard when it declares no keys (see the module docs), then runs
+/// it natively when it is a known lock script, else in Lua. The database a script `SELECT`s does not outlive it.
 pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
+    // The shards of the declared keys are already held: `EVAL`'s key spec is its `numkeys`,
+    // so the dispatcher locked them with the command.
     if invocation.keys.is_empty() {
         ctx.locks.lock_all()?;
-    } else {
-        let db = ctx.client.db;
-        ctx.locks
-            .lock_keys(db, invocation.keys.iter().map(|k| &k[..]))?;
     }
     let db = ctx.client.db;
     let was_in_script = std::mem::replace(&mut ctx.in_script, true);
