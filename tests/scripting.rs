@@ -278,6 +278,71 @@ mod lua {
         );
     }
 
+    /// A script reads replies by their RESP2 shape whatever its client speaks: flat
+    /// member/score lists, `false` for a missing value. Only `redis.setresp(3)` changes that.
+    #[test]
+    fn a_resp3_client_does_not_change_what_scripts_see() {
+        let server = start();
+        let mut c = server.raw();
+        c.cmd(&[b"HELLO", b"3"]);
+        c.expect("ZADD q 1 a 2 b", ":2\r\n");
+        c.expect("HSET h f v", ":1\r\n");
+        // The score of the first member is the second element of a flat list.
+        let first_score =
+            "local r = redis.call('zrange', KEYS[1], 0, 0, 'withscores') return {#r, r[2]}";
+        assert_eq!(
+            eval(&mut c, first_score, &["q"], &[]),
+            "*2\r\n:2\r\n$1\r\n1\r\n"
+        );
+        let popped = "local r = redis.call('zpopmin', KEYS[1], 1) return {#r, r[1], r[2]}";
+        assert_eq!(
+            eval(&mut c, popped, &["q"], &[]),
+            "*3\r\n:2\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return redis.call('hgetall', KEYS[1])[2]",
+                &["h"],
+                &[]
+            ),
+            "$1\r\nv\r\n"
+        );
+        assert_eq!(
+            eval(&mut c, "return type(redis.call('get', 'nokey'))", &[], &[]),
+            "$7\r\nboolean\r\n"
+        );
+        // With setresp(3) the script gets RESP3 types; a RESP2 client then gets them flattened.
+        let resp3 = "redis.setresp(3) local r = redis.call('zrange', KEYS[1], 0, -1, 'withscores') return {#r, r[1][1], r[1][2]}";
+        assert_eq!(
+            eval(&mut c, resp3, &["q"], &[]),
+            "*3\r\n:1\r\n$1\r\nb\r\n,2\r\n"
+        );
+        let mut plain = server.raw();
+        assert_eq!(
+            eval(&mut plain, resp3, &["q"], &[]),
+            "*3\r\n:1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut plain,
+                "redis.setresp(3) return redis.call('hgetall', KEYS[1])",
+                &["h"],
+                &[]
+            ),
+            "*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return {big_number='12345678901234567890'}",
+                &[],
+                &[]
+            ),
+            "(12345678901234567890\r\n"
+        );
+    }
+
     #[test]
     fn scripts_without_keys_and_select_stay_inside() {
         let server = start();

@@ -19,6 +19,10 @@ pub struct ScriptCall<'s, 'c, 'k> {
     pub read_only: bool,
     /// Where a write is recorded, so that `SCRIPT KILL` refuses to stop a script that wrote.
     running: Option<&'s RunningScript>,
+    /// The protocol the script's commands reply in: RESP2 unless the script called
+    /// `redis.setresp(3)`, whatever the calling client speaks (as in Redis, where scripts run
+    /// on a client of their own).
+    pub resp3: bool,
 }
 
 impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
@@ -31,6 +35,7 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
             ctx,
             read_only,
             running,
+            resp3: false,
         }
     }
 
@@ -60,7 +65,12 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
                 running.wrote.store(true, Ordering::Release);
             }
         }
-        command::execute_spec(self.ctx, spec, args)
+        // Handlers shape their replies by the client's protocol (`ZRANGE … WITHSCORES` as
+        // pairs or flat): for the length of the call, that is the script's protocol.
+        let caller_resp3 = std::mem::replace(&mut self.ctx.client.resp3, self.resp3);
+        let reply = command::execute_spec(self.ctx, spec, args);
+        self.ctx.client.resp3 = caller_resp3;
+        reply
     }
 }
 

@@ -125,9 +125,9 @@ thread_local! {
 
 /// What `redis.call` needs of the running script.
 struct Current<'r, 's, 'c, 'k> {
+    /// Its `resp3` is `redis.setresp`'s choice: replies reach the script, and leave it, as
+    /// RESP3 types.
     call: &'r mut ScriptCall<'s, 'c, 'k>,
-    /// `redis.setresp(3)`: replies reach the script, and leave it, as RESP3 types.
-    resp3: bool,
 }
 
 /// Makes `current` the running script of this thread until dropped.
@@ -256,10 +256,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
             .map_err(internal)?;
         let running = Arc::new(RunningScript::default());
         let mut call = ScriptCall::new(ctx, invocation.read_only, Some(&running));
-        let mut current = Current {
-            call: &mut call,
-            resp3: false,
-        };
+        let mut current = Current { call: &mut call };
         let _watch = WatchGuard::start(Watch {
             shared,
             running: running.clone(),
@@ -274,7 +271,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
                 .xpcall
                 .call::<MultiValue>((function, engine.handler.clone()))
         };
-        let resp3 = current.resp3;
+        let resp3 = current.call.resp3;
         let sha = || sha_hex(&invocation.sha);
         let result = match outcome {
             Ok(values) => {
@@ -541,7 +538,7 @@ fn native_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
     }
     let outcome = with_current(|current| {
         let reply = current.call.call(&command);
-        (reply, current.resp3)
+        (reply, current.call.resp3)
     });
     let Some((reply, resp3)) = outcome else {
         return Err(mlua::Error::RuntimeError(
@@ -649,16 +646,26 @@ fn setresp_helper(_lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             "redis.setresp() requires one argument.".into(),
         ));
     };
-    let resp3 = match version {
-        Value::Integer(2) => false,
-        Value::Integer(3) => true,
+    // As Redis reads it: `lua_tonumber` (numeric strings count), truncated to an integer.
+    let number = match version {
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        Value::String(text) => std::str::from_utf8(&text.as_bytes())
+            .ok()
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .unwrap_or(0.0),
+        _ => 0.0,
+    };
+    let resp3 = match number.trunc() as i64 {
+        2 => false,
+        3 => true,
         _ => {
             return Err(mlua::Error::RuntimeError(
                 "RESP version must be 2 or 3.".into(),
             ))
         }
     };
-    with_current(|current| current.resp3 = resp3);
+    with_current(|current| current.call.resp3 = resp3);
     Ok(())
 }
 
@@ -793,6 +800,12 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
             wrap(lua, "verbatim_string", inner)?
         }
         Reply::Verbatim(_, text) => Value::String(lua.create_string(&text)?),
+        Reply::BigNumber(digits) if resp3 => {
+            let table = lua.create_table()?;
+            table.raw_set("big_number", lua.create_string(&digits)?)?;
+            Value::Table(table)
+        }
+        Reply::BigNumber(digits) => Value::String(lua.create_string(&digits)?),
     })
 }
 
@@ -841,7 +854,8 @@ fn table_to_reply(table: &Table, resp3: bool, depth: usize) -> Reply {
         _ => {}
     }
     if let Value::String(text) = field("big_number") {
-        return Reply::Bulk(Bytes::copy_from_slice(&text.as_bytes()));
+        let digits = one_line(&String::from_utf8_lossy(&text.as_bytes()));
+        return Reply::BigNumber(Bytes::from(digits));
     }
     if let Value::Table(map) = field("map") {
         let pairs = map
