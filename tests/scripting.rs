@@ -343,6 +343,60 @@ mod lua {
         );
     }
 
+    /// The libraries Redis embeds, with exact replies (the differential test runs many more
+    /// cases against redis-server).
+    #[test]
+    fn embedded_libraries() {
+        let server = start();
+        let mut c = server.raw();
+        let cases: &[(&str, &str)] = &[
+            (
+                "return cjson.encode({a={1,2.5,'x/y'}, e={}})",
+                "$27\r\n{\"a\":[1,2.5,\"x\\/y\"],\"e\":{}}\r\n",
+            ),
+            (
+                "return cjson.decode('{\"k\":[10,null,true]}').k[1]",
+                ":10\r\n",
+            ),
+            (
+                "return cjson.decode('[1,2') ",
+                "-ERR user_script:1: Expected comma or array end but found T_END at character 5",
+            ),
+            (
+                "return {cmsgpack.unpack(cmsgpack.pack(300, 'ab', {1, 2}))}",
+                "*3\r\n:300\r\n$2\r\nab\r\n*2\r\n:1\r\n:2\r\n",
+            ),
+            (
+                "return cmsgpack.pack(-33, 1.5) == '\\208\\223\\202?\\192\\0\\0'",
+                ":1\r\n",
+            ),
+            (
+                "return {bit.band(0xff, 0x0f), bit.tohex(-1), bit.lshift(1, 31)}",
+                "*3\r\n:15\r\n$8\r\nffffffff\r\n:-2147483648\r\n",
+            ),
+            (
+                "return {struct.unpack('>I2 c2', struct.pack('>I2 c2', 258, 'ab'))}",
+                "*3\r\n:258\r\n$2\r\nab\r\n:5\r\n",
+            ),
+            ("return struct.size('!4 b i4')", ":8\r\n"),
+        ];
+        for (script, expected) in cases {
+            let reply = c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
+            let expected: Vec<u8> = expected.bytes().collect();
+            assert!(
+                reply.starts_with(&expected),
+                "{script}: {:?}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        // The libraries are read-only like the others.
+        let reply = eval(&mut c, "cjson.encode = nil", &[], &[]);
+        assert!(
+            reply.starts_with("-ERR user_script:1: Attempt to modify a readonly table"),
+            "{reply}"
+        );
+    }
+
     #[test]
     fn scripts_without_keys_and_select_stay_inside() {
         let server = start();

@@ -4,8 +4,9 @@
 //! **Sandbox**, as Redis 7: scripts see a read-only global table (assigning a global, or a field
 //! of `string`, `redis`, … gives `Attempt to modify a readonly table`; reading a missing global
 //! is an error too), no `os`, `io`, `debug`, `loadfile`, `dofile`, `loadstring`, `print`,
-//! `getfenv`/`setfenv`, `coroutine`; the libraries `string`, `table`, `math` and the `redis`
-//! table (`call`, `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, …).
+//! `getfenv`/`setfenv`, `coroutine`; the libraries `string`, `table`, `math`, the ones Redis
+//! embeds (`cjson`, `cmsgpack`, `bit`, `struct`: see `lualib`) and the `redis` table (`call`,
+//! `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, …).
 //! Only text chunks are loaded (no bytecode).
 //!
 //! **Limits.** An instruction-count hook checks the clock: past the time limit it marks the
@@ -90,7 +91,9 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 
 G.redis = protect(redis)
-for _, name in ipairs({ "string", "table", "math" }) do G[name] = protect(G[name]) end
+for _, name in ipairs({ "string", "table", "math", "cjson", "cmsgpack", "bit", "struct" }) do
+  G[name] = protect(G[name])
+end
 G.KEYS, G.ARGV = {}, {}
 
 local env = setmetatable({}, { __index = G, __newindex = deny, __metatable = false, __readonly = true })
@@ -355,6 +358,7 @@ impl Engine {
         helpers.raw_set("setresp", lua.create_function(setresp_helper)?)?;
         helpers.raw_set("REDIS_VERSION", crate::command::connection::REDIS_VERSION)?;
         helpers.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+        super::lualib::register(&lua, &globals)?;
         let xpcall: Function = globals.raw_get("xpcall")?;
         let env: Table = lua
             .load(SANDBOX)

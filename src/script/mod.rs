@@ -31,6 +31,8 @@ pub mod number;
 
 #[cfg(feature = "lua")]
 mod lua;
+#[cfg(feature = "lua")]
+mod lualib;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
