@@ -8,8 +8,12 @@ use bytes::Bytes;
 
 use super::RunningScript;
 use crate::command::{self, flags, Ctx};
-use crate::errors::Error;
+use crate::errors::{self, Error};
 use crate::protocol::Reply;
+
+/// Commands that are not writes but that Redis propagates to replicas (its `may-replicate`
+/// flag): read-only scripts may not run them.
+const MAY_REPLICATE: &[&str] = &["publish", "spublish", "pfcount"];
 
 /// A script's access to the command table: the command's `Ctx` (its `KeyLocks` hold the
 /// script's shards) plus what the script was called with.
@@ -23,6 +27,11 @@ pub struct ScriptCall<'s, 'c, 'k> {
     /// `redis.setresp(3)`, whatever the calling client speaks (as in Redis, where scripts run
     /// on a client of their own).
     pub resp3: bool,
+    /// The script's `allow-oom` flag: its commands pass even while memory is past `maxmemory`.
+    pub allow_oom: bool,
+    /// Whether the script has run a write command: after one, `maxmemory` no longer stops it
+    /// half way (as Redis).
+    wrote: bool,
 }
 
 impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
@@ -36,6 +45,8 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
             read_only,
             running,
             resp3: false,
+            allow_oom: false,
+            wrote: false,
         }
     }
 
@@ -57,10 +68,17 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
         if spec.has(flags::NOSCRIPT) {
             return Reply::error("ERR This Redis command is not allowed from script");
         }
+        // As in Redis, commands that may replicate (`PUBLISH`) count as writes here.
+        let writes = spec.has(flags::WRITE) || MAY_REPLICATE.contains(&spec.name);
+        if writes && self.read_only {
+            return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+        }
+        let denied_oom = spec.has(flags::DENYOOM) && !self.allow_oom && !self.wrote;
+        if denied_oom && self.ctx.shared.limits.maxmemory.exceeded() {
+            return errors::OOM.into();
+        }
         if spec.has(flags::WRITE) {
-            if self.read_only {
-                return Reply::error("ERR Write commands are not allowed from read-only scripts.");
-            }
+            self.wrote = true;
             if let Some(running) = self.running {
                 running.wrote.store(true, Ordering::Release);
             }
@@ -78,9 +96,18 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
 /// happened, as Redis 7 words it (`ERR user_script:1: boom script: <sha>, on
 /// @user_script:1.`).
 pub fn script_error(text: &str, sha_hex: &str, line: Option<usize>) -> Error {
+    script_error_at(text, sha_hex, line.map(|line| ("@user_script", line)))
+}
+
+/// [`script_error`] for an error raised in any chunk: `source` is the chunk's name as Lua
+/// keeps it (`@user_script`, or the text given to `loadstring`).
+pub fn script_error_at(text: &str, sha_hex: &str, location: Option<(&str, usize)>) -> Error {
     let text = one_line(text);
-    match line {
-        Some(line) => Error(format!("{text} script: {sha_hex}, on @user_script:{line}.").into()),
+    match location {
+        Some((source, line)) => {
+            let source = one_line(source);
+            Error(format!("{text} script: {sha_hex}, on {source}:{line}.").into())
+        }
         None => Error(text.into()),
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! **Sandbox**, as Redis 7: scripts see a read-only global table (assigning a global, or a field
 //! of `string`, `redis`, … gives `Attempt to modify a readonly table`; reading a missing global
-//! is an error too), no `os`, `io`, `debug`, `loadfile`, `dofile`, `loadstring`, `print`,
+//! is an error too), `loadstring` for text chunks only, no `os`, `io`, `debug`, `loadfile`,
+//! `dofile`, `load`, `print`,
 //! `getfenv`/`setfenv`, `coroutine`; the libraries `string`, `table`, `math`, the ones Redis
 //! embeds (`cjson`, `cmsgpack`, `bit`, `struct`: see `lualib`) and the `redis` table (`call`,
 //! `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, …).
@@ -27,7 +28,7 @@ use bytes::Bytes;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
-use super::call::{error_table_text, one_line, script_error};
+use super::call::{error_table_text, one_line, script_error, script_error_at};
 use super::number::{format_argument, lua_tostring, to_integer_reply};
 use super::{sha1, sha_hex, Invocation, RunningScript, ScriptCall, Sha};
 use crate::command::Ctx;
@@ -70,7 +71,6 @@ for _, name in ipairs({ "dofile", "loadfile", "load", "loadstring", "getfenv", "
   G[name] = nil
 end
 
-getmetatable("").__metatable = false
 
 -- As in Redis, `pcall` hands back an error's text, not the error object.
 local function caught(ok, ...)
@@ -96,12 +96,16 @@ for _, name in ipairs({ "string", "table", "math", "cjson", "cmsgpack", "bit", "
 end
 G.KEYS, G.ARGV = {}, {}
 
-local env = setmetatable({}, { __index = G, __newindex = deny, __metatable = false, __readonly = true })
-G._G = env
-setmetatable(G, { __index = function(_, name)
-  if name == "loadstring" then return nil end
+-- What `getmetatable` shows, as in Redis: for strings a read-only table whose `__index` is
+-- `string`, for `_G` a read-only table whose `__index` is the missing-global error.
+getmetatable("").__metatable = protect({ __index = G.string })
+local function missing(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-end, __metatable = false })
+end
+local env = setmetatable({}, { __index = G, __newindex = deny, __metatable = false,
+                               __readonly = true, __decoy = protect({ __index = missing }) })
+G._G = env
+setmetatable(G, { __index = missing, __metatable = false })
 return env
 "#;
 
@@ -259,6 +263,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
             .map_err(internal)?;
         let running = Arc::new(RunningScript::default());
         let mut call = ScriptCall::new(ctx, invocation.read_only, Some(&running));
+        call.allow_oom = invocation.allow_oom;
         let mut current = Current { call: &mut call };
         let _watch = WatchGuard::start(Watch {
             shared,
@@ -369,6 +374,12 @@ impl Engine {
                 helpers,
                 lua.create_function(caught_error_text)?,
             ))?;
+        let original_getmetatable: Function = globals.raw_get("getmetatable")?;
+        globals.raw_set(
+            "getmetatable",
+            super::lualib::getmetatable(&lua, original_getmetatable)?,
+        )?;
+        globals.raw_set("loadstring", super::lualib::loadstring(&lua, env.clone())?)?;
         let keys: Table = globals.raw_get("KEYS")?;
         let argv: Table = globals.raw_get("ARGV")?;
         let handler = lua.create_function(error_handler)?;
@@ -398,9 +409,11 @@ impl Engine {
         if let Some(function) = self.functions.get(sha) {
             return Ok(function.clone());
         }
+        // A shebang line is left out; its newline stays, so line numbers do not move.
+        let (_, shebang) = super::parse_shebang(body)?;
         let function = self
             .lua
-            .load(&body[..])
+            .load(&body[shebang..])
             .set_name(SCRIPT_SOURCE)
             .set_mode(ChunkMode::Text)
             .set_environment(self.env.clone())
@@ -682,25 +695,25 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
         }
         other => error_table(lua, &format!("ERR {}", to_text(&other)))?,
     };
-    if let Some(line) = user_line(lua) {
-        table.raw_set("source", SCRIPT_SOURCE)?;
+    if let Some((source, line)) = user_line(lua) {
+        table.raw_set("source", source)?;
         table.raw_set("line", line)?;
     }
     Ok(table)
 }
 
-/// The current line of the innermost frame of the script itself (skipping C functions and the
-/// sandbox's own Lua functions, such as `redis.call`'s wrapper).
-fn user_line(lua: &Lua) -> Option<usize> {
+/// The chunk and current line of the innermost Lua frame of the script (skipping C functions
+/// and the sandbox's own Lua functions): the script itself, or a chunk it loaded with
+/// `loadstring`.
+fn user_line(lua: &Lua) -> Option<(String, usize)> {
     (1..8).find_map(|level| {
         lua.inspect_stack(level, |debug| {
             let source = debug.source();
-            let is_script = source.what != "C" && source.source.as_deref() == Some(SCRIPT_SOURCE);
-            if is_script {
-                debug.current_line()
-            } else {
-                None
+            let chunk = source.source.as_deref()?;
+            if source.what == "C" || chunk == SANDBOX_SOURCE {
+                return None;
             }
+            Some((chunk.to_string(), debug.current_line()?))
         })
         .flatten()
     })
@@ -742,7 +755,13 @@ fn error_reply(error: &Value, sha: &str) -> Error {
                 Ok(Value::Integer(line)) if line > 0 => Some(line as usize),
                 _ => None,
             };
-            script_error(&text, sha, line)
+            let source = match table.raw_get::<Value>("source") {
+                Ok(Value::String(source)) => {
+                    String::from_utf8_lossy(&source.as_bytes()).into_owned()
+                }
+                _ => SCRIPT_SOURCE.to_string(),
+            };
+            script_error_at(&text, sha, line.map(|line| (source.as_str(), line)))
         }
         // Errors the handler never saw (out of memory).
         other => script_error(&format!("ERR {}", to_text(other)), sha, None),

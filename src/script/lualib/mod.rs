@@ -13,7 +13,7 @@ mod cjson;
 mod cmsgpack;
 mod structlib;
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::number::lua_tostring;
 
@@ -24,6 +24,66 @@ pub fn register(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     globals.raw_set("bit", bit::library(lua)?)?;
     globals.raw_set("struct", structlib::library(lua)?)?;
     Ok(())
+}
+
+/// `loadstring(text [, chunkname])` as Redis 7.0 has it: text chunks only (a precompiled
+/// chunk fails to compile, as in Redis's build without the bytecode loader), compiled into the
+/// scripts' read-only environment. A compile error returns `nil` and the message.
+pub fn loadstring(lua: &Lua, env: Table) -> mlua::Result<Function> {
+    lua.create_function(move |lua, values: MultiValue| {
+        let args = Args::new(lua, "loadstring", values);
+        let text = args.bytes(1)?;
+        let name = match args.get(2) {
+            None | Some(Value::Nil) => text.clone(),
+            Some(_) => args.bytes(2)?,
+        };
+        // The chunk name is a C string: it ends at the first NUL.
+        let name = name.split(|&b| b == 0).next().unwrap_or_default();
+        let name = String::from_utf8_lossy(name).into_owned();
+        // A leading space makes the lexer meet ESC as a symbol (`char(27)`) on line 1, where
+        // the loader would otherwise treat the text as bytecode.
+        let source = if text.first() == Some(&0x1b) {
+            [&b" "[..], &text].concat()
+        } else {
+            text
+        };
+        let loaded = lua
+            .load(source)
+            .set_name(name)
+            .set_mode(mlua::chunk::ChunkMode::Text)
+            .set_environment(env.clone())
+            .into_function();
+        Ok(match loaded {
+            Ok(function) => MultiValue::from_iter([Value::Function(function)]),
+            Err(error) => {
+                let text = match error {
+                    mlua::Error::SyntaxError { message, .. } => message,
+                    other => other.to_string(),
+                };
+                MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(text)?)])
+            }
+        })
+    })
+}
+
+/// `getmetatable` for the sandbox: a read-only table shows the metatable Redis shows for it
+/// (its `__decoy`: a read-only copy for `_G`, nothing for the libraries); anything else goes to
+/// Lua's own `getmetatable`.
+pub fn getmetatable(lua: &Lua, original: Function) -> mlua::Result<Function> {
+    lua.create_function(move |lua, values: MultiValue| {
+        let args = Args::new(lua, "getmetatable", values);
+        let Some(value) = args.get(1) else {
+            return Err(args.error(1, "value expected"));
+        };
+        if let Value::Table(table) = value {
+            if let Some(metatable) = table.metatable() {
+                if metatable.raw_get::<bool>("__readonly").unwrap_or(false) {
+                    return metatable.raw_get::<Value>("__decoy");
+                }
+            }
+        }
+        original.call::<Value>(value.clone())
+    })
 }
 
 /// An error as `luaL_error` raises it: prefixed with the calling script's position.
