@@ -218,6 +218,11 @@ fn parse_expire_flags(options: &[Bytes]) -> Result<ExpireFlags, errors::Error> {
 fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> CommandResult {
     let flags = parse_expire_flags(&args[3..])?;
     let value = args::int(&args[2])?;
+    // Seconds that overflow when made milliseconds are refused, negative ones too (Redis).
+    let in_seconds = matches!(unit, TtlUnit::Seconds | TtlUnit::UnixSeconds);
+    if in_seconds && value < i64::MIN / 1000 {
+        return Err(errors::invalid_expire(name));
+    }
     // Unlike SET, zero and negative times are allowed: they delete the key.
     let deadline = if value <= 0 && matches!(unit, TtlUnit::Seconds | TtlUnit::Millis) {
         ctx.now_ms

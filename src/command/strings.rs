@@ -152,7 +152,8 @@ pub enum TtlUnit {
 }
 
 /// Converts an expire argument to a monotonic deadline, with Redis's checks: an integer,
-/// positive (`invalid expire time in '<cmd>' command` otherwise), no overflow. Absolute
+/// positive (`invalid expire time in '<cmd>' command` otherwise), no overflow in the unit
+/// conversion nor, for relative times, when added to the wall-clock time. Absolute
 /// (`EXAT`/`PXAT`) times are converted from the wall clock now.
 pub fn deadline_from(ctx: &Ctx, arg: &[u8], unit: TtlUnit, command: &str) -> Result<u64, Error> {
     let value = args::int(arg)?;
@@ -165,10 +166,17 @@ pub fn deadline_from(ctx: &Ctx, arg: &[u8], unit: TtlUnit, command: &str) -> Res
         TtlUnit::Millis | TtlUnit::UnixMillis => value,
     };
     match unit {
-        TtlUnit::Seconds | TtlUnit::Millis => (ctx.now_ms as i64)
-            .checked_add(millis)
-            .map(|d| d as u64)
-            .ok_or_else(invalid),
+        TtlUnit::Seconds | TtlUnit::Millis => {
+            // Redis's deadlines are Unix times: a time that overflows when added to the wall
+            // clock is refused, even though the monotonic deadline would fit.
+            (ctx.unix_ms() as i64)
+                .checked_add(millis)
+                .ok_or_else(invalid)?;
+            (ctx.now_ms as i64)
+                .checked_add(millis)
+                .map(|d| d as u64)
+                .ok_or_else(invalid)
+        }
         TtlUnit::UnixSeconds | TtlUnit::UnixMillis => {
             let from_now = millis - ctx.unix_ms() as i64;
             Ok((ctx.now_ms as i64).saturating_add(from_now).max(0) as u64)
