@@ -9,6 +9,7 @@ use super::flags::*;
 use super::{CommandSpec, Ctx};
 use crate::db::dict::Hash;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 const WRITE_FAST: &[&str] = &["write", "hash", "fast"];
@@ -69,6 +70,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> 
                 .count()
         },
     )?;
+    notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
     Ok(added.unwrap_or(0))
 }
 
@@ -96,7 +98,11 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             true
         },
     )?;
-    Ok(Reply::Integer(added.unwrap_or(false) as i64))
+    let added = added.unwrap_or(false);
+    if added {
+        notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
+    }
+    Ok(Reply::Integer(added as i64))
 }
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -118,9 +124,12 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    aggregate::remove_members(ctx, args, |hash: &mut Hash, field| {
-        hash.remove(field).is_some()
-    })
+    aggregate::remove_members(
+        ctx,
+        args,
+        (class::HASH, "hdel"),
+        |hash: &mut Hash, field| hash.remove(field).is_some(),
+    )
 }
 
 fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -152,7 +161,9 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             Ok(updated)
         },
     )?;
-    Ok(Reply::Integer(updated.unwrap_or(Ok(0))?))
+    let updated = updated.unwrap_or(Ok(0))?;
+    notify::aggregate_event(ctx, class::HASH, "hincrby", &args[1]);
+    Ok(Reply::Integer(updated))
 }
 
 /// A float as `HINCRBYFLOAT` writes it: plain decimal notation, no exponent. Redis computes in
@@ -199,7 +210,9 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             Ok(text)
         },
     )?;
-    Ok(Reply::Bulk(updated.unwrap_or(Ok(Bytes::new()))?))
+    let updated = updated.unwrap_or(Ok(Bytes::new()))?;
+    notify::aggregate_event(ctx, class::HASH, "hincrbyfloat", &args[1]);
+    Ok(Reply::Bulk(updated))
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

@@ -27,6 +27,7 @@ use crate::db::list::{End, List};
 use crate::db::zset::ZSet;
 use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
 use crate::errors::Error;
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 /// Where a blocked pop takes from: an end of a list, or the lowest or highest of a sorted set.
@@ -44,6 +45,15 @@ enum Item {
 }
 
 impl Source {
+    /// The keyspace event of a pop from this source, as Redis names it.
+    fn event(self) -> (u32, &'static str) {
+        match self {
+            Source::List(end) => (class::LIST, super::lists::pop_event(end)),
+            Source::ZSet { highest: false } => (class::ZSET, "zpopmin"),
+            Source::ZSet { highest: true } => (class::ZSET, "zpopmax"),
+        }
+    }
+
     /// Pops one item from `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
     fn take(self, shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<Option<Item>, Error> {
         let popped = match self {
@@ -215,6 +225,8 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome
     let now = ctx.now_ms;
     for key in keys {
         if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
+            let (event_class, event) = source.event();
+            notify::aggregate_event(ctx, event_class, event, key);
             return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
         }
     }

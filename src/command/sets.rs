@@ -7,13 +7,14 @@
 
 use bytes::Bytes;
 
-use super::aggregate::{self, modify, read, scan_reply, store, ScanArgs, SCAN_WHOLE_BELOW};
+use super::aggregate::{self, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
 use super::flags::*;
 use super::sync_spec as spec;
 use super::{CommandSpec, Ctx};
 use crate::db::dict::Set;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 const WRITE_FAST: &[&str] = &["write", "set", "fast"];
@@ -135,11 +136,14 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 .count()
         },
     )?;
+    if added.unwrap_or(0) > 0 {
+        notify::aggregate_event(ctx, class::SET, "sadd", &args[1]);
+    }
     Ok(Reply::Integer(added.unwrap_or(0) as i64))
 }
 
 fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    aggregate::remove_members(ctx, args, |set: &mut Set, member| {
+    aggregate::remove_members(ctx, args, (class::SET, "srem"), |set: &mut Set, member| {
         set.remove(member).is_some()
     })
 }
@@ -205,6 +209,9 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             picked
         },
     )?;
+    if popped.as_ref().is_some_and(|members| !members.is_empty()) {
+        notify::aggregate_event(ctx, class::SET, "spop", &args[1]);
+    }
     Ok(match (popped, count) {
         (None, None) => Reply::Nil,
         (None, Some(_)) => Reply::Set(Vec::new()),
@@ -255,13 +262,17 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     modify(ctx.shard(source)?, source, now, false, |set: &mut Set| {
         set.remove(member)
     })?;
-    modify(
+    notify::aggregate_event(ctx, class::SET, "srem", source);
+    let added = modify(
         ctx.shard(destination)?,
         destination,
         now,
         true,
-        |set: &mut Set| set.insert(member.clone(), ()),
+        |set: &mut Set| set.insert(member.clone(), ()).is_none(),
     )?;
+    if added == Some(true) {
+        notify::aggregate_event(ctx, class::SET, "sadd", destination);
+    }
     Ok(Reply::Integer(1))
 }
 
@@ -348,30 +359,34 @@ fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// Stores `members` as the set at `destination` (deleting it when empty); their count.
-fn store_members(ctx: &mut Ctx, destination: &[u8], members: Vec<Bytes>) -> CommandResult {
+fn store_members(
+    ctx: &mut Ctx,
+    event: &str,
+    destination: &[u8],
+    members: Vec<Bytes>,
+) -> CommandResult {
     let count = members.len();
     let mut set = Set::default();
     for member in members {
         set.insert(member, ());
     }
-    let now = ctx.now_ms;
-    store(ctx.shard(destination)?, destination, set, now);
+    aggregate::store_reporting(ctx, (class::SET, event), destination, set)?;
     Ok(Reply::Integer(count as i64))
 }
 
 fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = intersection(ctx, &args[2..], 0)?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sinterstore", &args[1], members)
 }
 
 fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = union(ctx, &args[2..])?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sunionstore", &args[1], members)
 }
 
 fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = difference(ctx, &args[2..])?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sdiffstore", &args[1], members)
 }
 
 /// `SINTERCARD numkeys key [key …] [LIMIT limit]`.
