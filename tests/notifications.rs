@@ -251,3 +251,35 @@ fn aggregate_events() {
         }
     }
 }
+
+/// A pop that serves a client blocked in `BLPOP`/`BLMOVE` publishes its events after the push
+/// that woke it, as in Redis.
+#[test]
+fn served_blocked_pops_publish_their_events() {
+    let server = common::start();
+    enable(&server, "KEA");
+    let mut sub = subscriber(&server);
+    let mut c = server.raw();
+    let mut blocked = server.raw();
+    let mut mover = server.raw();
+    blocked.send(b"BLPOP q 0\r\n");
+    mover.send(b"BLMOVE src dst LEFT RIGHT 0\r\n");
+    // Both wait before the pushes arrive (bounded: the clients block at once).
+    for _ in 0..1000 {
+        let list = c.call("CLIENT LIST");
+        if list.contains("cmd=blpop") && list.contains("cmd=blmove") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    c.expect("LPUSH q x", ":1\r\n");
+    assert_eq!(blocked.read_text(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    expect_event(&mut sub, 0, "lpush", "q");
+    expect_event(&mut sub, 0, "lpop", "q");
+    expect_event(&mut sub, 0, "del", "q");
+    c.expect("RPUSH src a b", ":2\r\n");
+    assert_eq!(mover.read_text(), "$1\r\na\r\n");
+    expect_event(&mut sub, 0, "rpush", "src");
+    expect_event(&mut sub, 0, "rpush", "dst");
+    expect_event(&mut sub, 0, "lpop", "src");
+}

@@ -90,8 +90,9 @@ impl Source {
     }
 }
 
-/// What a served waiter receives: the key it was served from and the item.
-type Delivery = (Bytes, Item);
+/// What a served waiter receives: the key it was served from, the item, and whether the pop
+/// emptied the key (for the keyspace events the client's task publishes).
+type Delivery = (Bytes, Item, bool);
 /// The sender half, shared by a waiter's entries on all its keys; `None` once used.
 type Slot = Arc<Mutex<Option<oneshot::Sender<Delivery>>>>;
 
@@ -119,7 +120,8 @@ impl KeyWaiter for PopWaiter {
         let Some(sender) = slot.take() else {
             return true;
         };
-        if let Err((_, item)) = sender.send((key.clone(), item)) {
+        let emptied = !shard.contains(key, now_ms);
+        if let Err((_, item, _)) = sender.send((key.clone(), item, emptied)) {
             // The client left between the check and the send: the item goes back, to be
             // offered to the next waiter in the queue.
             self.source.put_back(shard, key, now_ms, item);
@@ -167,7 +169,7 @@ impl Drop for Pending {
             return;
         };
         receiver.close();
-        if let Ok((key, item)) = receiver.try_recv() {
+        if let Ok((key, item, _)) = receiver.try_recv() {
             push_back(&self.keyspace, self.db, &key, self.source, item);
         }
     }
@@ -234,9 +236,17 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome
         return Ok(Outcome::Reply(Reply::NilArray));
     }
     let mut pending = register(ctx, keys, source)?;
+    let (notifier, db) = (ctx.shared.notify.clone(), ctx.db());
     Ok(Outcome::Block(Box::pin(async move {
         match pending.wait(timeout).await {
-            Some((key, item)) => popped_reply(key, item),
+            Some((key, item, emptied)) => {
+                let (event_class, event) = source.event();
+                notifier.event(event_class, event, &key, db);
+                if emptied {
+                    notifier.event(class::GENERIC, "del", &key, db);
+                }
+                popped_reply(key, item)
+            }
             None => Reply::NilArray,
         }
     })))
@@ -287,11 +297,21 @@ fn blocking_move(
     }
     let mut pending = register(ctx, std::slice::from_ref(&source), Source::List(from))?;
     let (keyspace, db) = (ctx.shared.keyspace.clone(), ctx.db());
+    let notifier = ctx.shared.notify.clone();
     Ok(Outcome::Block(Box::pin(async move {
-        let Some((_, Item::Element(item))) = pending.wait(timeout).await else {
+        let Some((_, Item::Element(item), emptied)) = pending.wait(timeout).await else {
             return Reply::NilArray;
         };
-        finish_move(&keyspace, db, &source, &destination, from, to, item)
+        let reply = finish_move(&keyspace, db, &source, &destination, from, to, item);
+        if !reply.is_error() {
+            // As Redis: the push on the destination, then the pop on the source.
+            notifier.event(class::LIST, super::lists::push_event(to), &destination, db);
+            notifier.event(class::LIST, super::lists::pop_event(from), &source, db);
+            if emptied {
+                notifier.event(class::GENERIC, "del", &source, db);
+            }
+        }
+        reply
     })))
 }
 
@@ -375,7 +395,7 @@ mod tests {
             source,
         };
         sender
-            .send((key.clone(), Item::Element(Bytes::from("a"))))
+            .send((key.clone(), Item::Element(Bytes::from("a")), false))
             .unwrap();
         // The connection drops the blocked reply without polling it: the client left.
         drop(pending);
@@ -407,7 +427,7 @@ mod tests {
         drop(locks);
         assert_eq!(
             receiver.try_recv().unwrap(),
-            (Bytes::from("q"), Item::Element(Bytes::from("x")))
+            (Bytes::from("q"), Item::Element(Bytes::from("x")), true)
         );
         assert!(list_items(&keyspace, b"q").is_empty());
     }
@@ -452,7 +472,7 @@ mod zset_tests {
             source: Source::ZSet { highest: false },
         };
         sender
-            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5)))
+            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5), false))
             .unwrap();
         drop(pending);
         let mut locks = KeyLocks::new(&keyspace);
