@@ -379,6 +379,14 @@ mod lua {
                 "*3\r\n:258\r\n$2\r\nab\r\n:5\r\n",
             ),
             ("return struct.size('!4 b i4')", ":8\r\n"),
+            (
+                "return struct.unpack('b', 'abc', 2^62)",
+                "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "return cmsgpack.unpack('\\221\\255\\255\\255\\255')",
+                "-ERR user_script:1: Missing bytes in input.",
+            ),
         ];
         for (script, expected) in cases {
             let reply = c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);

@@ -260,7 +260,8 @@ fn unpack(args: &Args) -> mlua::Result<MultiValue> {
     let too_short = || args.error(2, "data string too short");
     while let Some(option) = format.next() {
         let mut size = format.size(args.lua, option)?;
-        position += padding(position, &header, option, size);
+        // A start offset far past the data must not overflow: it fails the check below.
+        position = position.saturating_add(padding(position, &header, option, size));
         if size > data.len() || position > data.len() - size {
             return Err(too_short());
         }
