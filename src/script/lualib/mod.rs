@@ -387,6 +387,55 @@ mod tests {
         assert_eq!(strtod_prefix(b"."), None);
     }
 
+    /// Random and mutated input to every decoder and format parser: errors, never a panic.
+    #[test]
+    fn random_input_is_refused_without_panicking() {
+        let lua = Lua::new();
+        register(&lua, &lua.globals()).unwrap();
+        let exercise: Function = lua
+            .load(
+                // Each call inside a function of its own: `pcall` of a C function that
+                // returns more than 20 values trips Lua 5.1's API check in debug builds.
+                "return function(s)
+                   local function try(f) pcall(function() f() end) end
+                   try(function() cjson.decode(s) end)
+                   try(function() cmsgpack.unpack(s) end)
+                   try(function() cmsgpack.unpack_limit(s, 2, 1) end)
+                   try(function() struct.unpack(s, s) end)
+                   try(function() struct.unpack(s, string.rep('x', 40), 3) end)
+                   try(function() struct.pack(s, 1, 'abc', 2.5) end)
+                   try(function() struct.size(s) end)
+                   try(function() cmsgpack.unpack(cmsgpack.pack(s, {s, 1.5, {x = s}})) end)
+                   try(function() cjson.decode(cjson.encode({s, {s}})) end)
+                 end",
+            )
+            .eval()
+            .unwrap();
+        let seeds: &[&[u8]] = &[
+            b"{\"a\":[1,2,{\"b\":null}]}",
+            b"\x93\x01\xa1x\x81\xa1k\xcb",
+            b">!4 i4 c0 s h",
+            b"\"\\ud83d\\ude00\"",
+        ];
+        let mut rng = fastrand::Rng::with_seed(17);
+        for round in 0..3000 {
+            let mut input: Vec<u8> = if round % 2 == 0 {
+                let seed = seeds[rng.usize(..seeds.len())];
+                seed.to_vec()
+            } else {
+                (0..rng.usize(..24)).map(|_| rng.u8(..)).collect()
+            };
+            for _ in 0..rng.usize(..4) {
+                if !input.is_empty() {
+                    let at = rng.usize(..input.len());
+                    input[at] = rng.u8(..);
+                }
+            }
+            let text = lua.create_string(&input).unwrap();
+            exercise.call::<()>(text).unwrap();
+        }
+    }
+
     #[test]
     fn strings_read_as_lua_numbers() {
         assert_eq!(str_to_number(b" 12 "), Some(12.0));
