@@ -120,7 +120,7 @@ pub const NUMKEYS_TOO_BIG: Error =
 /// What a script that is neither built in natively nor runnable gets when latchkey was built
 /// without the `lua` cargo feature.
 pub const NO_LUA: Error = Error::fixed(
-    "ERR this server was built without the 'lua' feature: only the natively implemented lock scripts can run (rebuild with --features lua)",
+    "ERR this server was built without the 'lua' feature: only the natively implemented lock scripts can run; the Lua interpreter and its libraries (cjson, cmsgpack, bit, struct) are missing (rebuild with --features lua)",
 );
 /// A write refused because used memory passed `maxmemory` (latchkey never evicts).
 pub const OOM: Error = Error::fixed("OOM command not allowed when used memory > 'maxmemory'.");

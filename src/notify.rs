@@ -6,7 +6,8 @@
 //! message `k` (flag `E`). Lock users watch `__keyevent@0__:expired` to learn that a lock
 //! lapsed.
 //!
-//! Command handlers report their events with [`key_event`]. Expiry happens inside the shards
+//! Command handlers report their events with [`key_event`] ([`aggregate_event`] for the list,
+//! hash, set and sorted-set commands, which also report `del` when they empty a key). Expiry happens inside the shards
 //! (lazily on access, or by the active expiry task): a shard records the keys it expired, and
 //! whoever releases the shard hands them to [`Notifier::expired`], so `expired` events are
 //! published after the shard lock is released and without any client touching the key.
@@ -198,6 +199,24 @@ pub fn key_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
         }
     }
     notifier.event(event_class, event, key, db);
+}
+
+/// Reports a change made by a list, hash, set or sorted-set command: its event, then `del`
+/// when the change emptied the key (the keyspace never keeps an empty aggregate), in the order
+/// Redis publishes them.
+pub fn aggregate_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
+    if ctx.shared.notify.flags() & (event_class | class::GENERIC) == 0 {
+        return;
+    }
+    key_event(ctx, event_class, event, key);
+    let (db, now) = (ctx.db(), ctx.now);
+    let emptied = ctx
+        .locks
+        .shard(db, key)
+        .is_ok_and(|shard| !shard.contains(key, now));
+    if emptied {
+        key_event(ctx, class::GENERIC, "del", key);
+    }
 }
 
 #[cfg(test)]

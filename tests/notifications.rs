@@ -1,6 +1,7 @@
 //! Keyspace notifications: `__keyspace@<db>__:<key>` and `__keyevent@<db>__:<event>` messages
 //! for `set`, `del`, `expire`, `persist`, `incrby` and `expired` (from active expiry with no
-//! client touching the key, and from lazy expiry on access).
+//! client touching the key, and from lazy expiry on access), and the list, hash, set and
+//! sorted-set events.
 
 mod common;
 
@@ -168,4 +169,117 @@ fn lazy_expiry_publishes_expired() {
     expect_event(&mut sub, 0, "expired", "lock");
     expect_event(&mut sub, 0, "set", "lock");
     sub.expect_silence(50);
+}
+
+/// The list, hash, set and sorted-set commands publish Redis's events (checked against
+/// redis-server 7.0), `del` after the event when they empty the key, and nothing when they
+/// change nothing.
+#[test]
+fn aggregate_events() {
+    let server = common::start();
+    enable(&server, "KEA");
+    let mut sub = subscriber(&server);
+    let mut c = server.raw();
+    let steps: &[(&str, &[(&str, &str)])] = &[
+        ("LPUSH l a b c", &[("lpush", "l")]),
+        ("LPUSHX nol x", &[]),
+        ("RPUSHX l e", &[("rpush", "l")]),
+        ("LINSERT l BEFORE a z", &[("linsert", "l")]),
+        ("LINSERT l BEFORE nope z", &[]),
+        ("LSET l 0 q", &[("lset", "l")]),
+        ("LREM l 1 q", &[("lrem", "l")]),
+        ("LREM l 1 nope", &[]),
+        ("LTRIM l 0 2", &[("ltrim", "l")]),
+        ("LPOP l", &[("lpop", "l")]),
+        ("LPOP l 0", &[]),
+        ("RPOP l 2", &[("rpop", "l"), ("del", "l")]),
+        ("RPUSH src a b", &[("rpush", "src")]),
+        (
+            "LMOVE src dst LEFT RIGHT",
+            &[("rpush", "dst"), ("lpop", "src")],
+        ),
+        (
+            "RPOPLPUSH src dst",
+            &[("lpush", "dst"), ("rpop", "src"), ("del", "src")],
+        ),
+        ("BLPOP dst 1", &[("lpop", "dst")]),
+        ("BRPOP dst 1", &[("rpop", "dst"), ("del", "dst")]),
+        ("HSET h a 1 b 2", &[("hset", "h")]),
+        ("HSETNX h a 1", &[]),
+        ("HSETNX h c 3", &[("hset", "h")]),
+        ("HINCRBY h n 5", &[("hincrby", "h")]),
+        ("HINCRBYFLOAT h f 1.5", &[("hincrbyfloat", "h")]),
+        ("HDEL h nope", &[]),
+        ("HDEL h a b c n f", &[("hdel", "h"), ("del", "h")]),
+        ("SADD s a b", &[("sadd", "s")]),
+        ("SADD s a", &[]),
+        ("SREM s a", &[("srem", "s")]),
+        (
+            "SMOVE s s2 b",
+            &[("srem", "s"), ("del", "s"), ("sadd", "s2")],
+        ),
+        ("SPOP s2", &[("spop", "s2"), ("del", "s2")]),
+        ("SADD t1 a b", &[("sadd", "t1")]),
+        ("SADD t2 b c", &[("sadd", "t2")]),
+        ("SINTERSTORE out t1 t2", &[("sinterstore", "out")]),
+        ("SUNIONSTORE out t1 t2", &[("sunionstore", "out")]),
+        ("SDIFFSTORE out t1 t1", &[("del", "out")]),
+        ("SDIFFSTORE out t1 t1", &[]),
+        ("ZADD z 1 a 2 b", &[("zadd", "z")]),
+        ("ZADD z 1 a", &[]),
+        ("ZADD z INCR 1 a", &[("zincr", "z")]),
+        ("ZINCRBY z 1 b", &[("zincr", "z")]),
+        ("ZREM z a", &[("zrem", "z")]),
+        ("ZADD z 1 a 3 c 4 d", &[("zadd", "z")]),
+        ("ZREMRANGEBYSCORE z 4 4", &[("zremrangebyscore", "z")]),
+        ("ZREMRANGEBYRANK z 0 0", &[("zremrangebyrank", "z")]),
+        ("ZREMRANGEBYLEX z [z [z", &[]),
+        ("ZPOPMIN z", &[("zpopmin", "z")]),
+        ("ZPOPMAX z 5", &[("zpopmax", "z"), ("del", "z")]),
+        ("ZADD z1 1 a", &[("zadd", "z1")]),
+        ("ZUNIONSTORE zo 1 z1", &[("zunionstore", "zo")]),
+        ("ZDIFFSTORE zo 1 nokey", &[("del", "zo")]),
+        ("ZRANGESTORE zo z1 0 -1", &[("zrangestore", "zo")]),
+        ("BZPOPMIN z1 1", &[("zpopmin", "z1"), ("del", "z1")]),
+        // A last event: nothing stray came before it.
+        ("SET end 1", &[("set", "end")]),
+    ];
+    for (command, events) in steps {
+        c.call(command);
+        for (event, key) in *events {
+            expect_event(&mut sub, 0, event, key);
+        }
+    }
+}
+
+/// A pop that serves a client blocked in `BLPOP`/`BLMOVE` publishes its events after the push
+/// that woke it, as in Redis.
+#[test]
+fn served_blocked_pops_publish_their_events() {
+    let server = common::start();
+    enable(&server, "KEA");
+    let mut sub = subscriber(&server);
+    let mut c = server.raw();
+    let mut blocked = server.raw();
+    let mut mover = server.raw();
+    blocked.send(b"BLPOP q 0\r\n");
+    mover.send(b"BLMOVE src dst LEFT RIGHT 0\r\n");
+    // Both wait before the pushes arrive (bounded: the clients block at once).
+    for _ in 0..1000 {
+        let list = c.call("CLIENT LIST");
+        if list.contains("cmd=blpop") && list.contains("cmd=blmove") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    c.expect("LPUSH q x", ":1\r\n");
+    assert_eq!(blocked.read_text(), "*2\r\n$1\r\nq\r\n$1\r\nx\r\n");
+    expect_event(&mut sub, 0, "lpush", "q");
+    expect_event(&mut sub, 0, "lpop", "q");
+    expect_event(&mut sub, 0, "del", "q");
+    c.expect("RPUSH src a b", ":2\r\n");
+    assert_eq!(mover.read_text(), "$1\r\na\r\n");
+    expect_event(&mut sub, 0, "rpush", "src");
+    expect_event(&mut sub, 0, "rpush", "dst");
+    expect_event(&mut sub, 0, "lpop", "src");
 }

@@ -128,7 +128,7 @@ fn as_resp2(reply: &Reply) -> Frame2 {
         Reply::Double(d) => {
             Frame2::BulkString(latchkey::protocol::reply::format_double(*d).into_bytes())
         }
-        Reply::Verbatim(_, b) => Frame2::BulkString(b.to_vec()),
+        Reply::Verbatim(_, b) | Reply::BigNumber(b) => Frame2::BulkString(b.to_vec()),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
             Frame2::Array(items.iter().map(as_resp2).collect())
         }
@@ -171,7 +171,7 @@ fn as_resp3(reply: &Reply) -> Frame3 {
                 .unwrap(),
             attributes: None,
         },
-        Reply::Verbatim(..) => unreachable!("not generated"),
+        Reply::Verbatim(..) | Reply::BigNumber(_) => unreachable!("not generated"),
         Reply::Array(items) => Frame3::Array {
             data: items.iter().map(as_resp3).collect(),
             attributes: None,

@@ -342,6 +342,7 @@ fn publish_through_the_nested_path_scripts_use() {
             &mut ctx,
             command::Caller::Script {
                 read_only: false,
+                allow_oom: false,
                 running: None,
                 wrote: &std::cell::Cell::new(false)
             },

@@ -286,6 +286,232 @@ mod lua {
         );
     }
 
+    /// A script reads replies by their RESP2 shape whatever its client speaks: flat
+    /// member/score lists, `false` for a missing value. Only `redis.setresp(3)` changes that.
+    #[test]
+    fn a_resp3_client_does_not_change_what_scripts_see() {
+        let server = start();
+        let mut c = server.raw();
+        c.cmd(&[b"HELLO", b"3"]);
+        c.expect("ZADD q 1 a 2 b", ":2\r\n");
+        c.expect("HSET h f v", ":1\r\n");
+        // The score of the first member is the second element of a flat list.
+        let first_score =
+            "local r = redis.call('zrange', KEYS[1], 0, 0, 'withscores') return {#r, r[2]}";
+        assert_eq!(
+            eval(&mut c, first_score, &["q"], &[]),
+            "*2\r\n:2\r\n$1\r\n1\r\n"
+        );
+        let popped = "local r = redis.call('zpopmin', KEYS[1], 1) return {#r, r[1], r[2]}";
+        assert_eq!(
+            eval(&mut c, popped, &["q"], &[]),
+            "*3\r\n:2\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return redis.call('hgetall', KEYS[1])[2]",
+                &["h"],
+                &[]
+            ),
+            "$1\r\nv\r\n"
+        );
+        assert_eq!(
+            eval(&mut c, "return type(redis.call('get', 'nokey'))", &[], &[]),
+            "$7\r\nboolean\r\n"
+        );
+        // With setresp(3) the script gets RESP3 types; a RESP2 client then gets them flattened.
+        let resp3 = "redis.setresp(3) local r = redis.call('zrange', KEYS[1], 0, -1, 'withscores') return {#r, r[1][1], r[1][2]}";
+        assert_eq!(
+            eval(&mut c, resp3, &["q"], &[]),
+            "*3\r\n:1\r\n$1\r\nb\r\n,2\r\n"
+        );
+        let mut plain = server.raw();
+        assert_eq!(
+            eval(&mut plain, resp3, &["q"], &[]),
+            "*3\r\n:1\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut plain,
+                "redis.setresp(3) return redis.call('hgetall', KEYS[1])",
+                &["h"],
+                &[]
+            ),
+            "*2\r\n$1\r\nf\r\n$1\r\nv\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return {big_number='12345678901234567890'}",
+                &[],
+                &[]
+            ),
+            "(12345678901234567890\r\n"
+        );
+    }
+
+    /// The libraries Redis embeds, with exact replies (the differential test runs many more
+    /// cases against redis-server).
+    #[test]
+    fn embedded_libraries() {
+        let server = start();
+        let mut c = server.raw();
+        let cases: &[(&str, &str)] = &[
+            (
+                "return cjson.encode({a={1,2.5,'x/y'}, e={}})",
+                "$27\r\n{\"a\":[1,2.5,\"x\\/y\"],\"e\":{}}\r\n",
+            ),
+            (
+                "return cjson.decode('{\"k\":[10,null,true]}').k[1]",
+                ":10\r\n",
+            ),
+            (
+                "return cjson.decode('[1,2') ",
+                "-ERR user_script:1: Expected comma or array end but found T_END at character 5",
+            ),
+            (
+                "return {cmsgpack.unpack(cmsgpack.pack(300, 'ab', {1, 2}))}",
+                "*3\r\n:300\r\n$2\r\nab\r\n*2\r\n:1\r\n:2\r\n",
+            ),
+            (
+                "return cmsgpack.pack(-33, 1.5) == '\\208\\223\\202?\\192\\0\\0'",
+                ":1\r\n",
+            ),
+            (
+                "return {bit.band(0xff, 0x0f), bit.tohex(-1), bit.lshift(1, 31)}",
+                "*3\r\n:15\r\n$8\r\nffffffff\r\n:-2147483648\r\n",
+            ),
+            (
+                "return {struct.unpack('>I2 c2', struct.pack('>I2 c2', 258, 'ab'))}",
+                "*3\r\n:258\r\n$2\r\nab\r\n:5\r\n",
+            ),
+            ("return struct.size('!4 b i4')", ":8\r\n"),
+            (
+                "return struct.unpack('b', 'abc', 2^62)",
+                "-ERR user_script:1: bad argument #2 to 'unpack' (data string too short)",
+            ),
+            (
+                "return cmsgpack.unpack('\\221\\255\\255\\255\\255')",
+                "-ERR user_script:1: Missing bytes in input.",
+            ),
+        ];
+        for (script, expected) in cases {
+            let reply = c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
+            let expected: Vec<u8> = expected.bytes().collect();
+            assert!(
+                reply.starts_with(&expected),
+                "{script}: {:?}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+        // The libraries are read-only like the others.
+        let reply = eval(&mut c, "cjson.encode = nil", &[], &[]);
+        assert!(
+            reply.starts_with("-ERR user_script:1: Attempt to modify a readonly table"),
+            "{reply}"
+        );
+    }
+
+    /// `#!lua` shebang lines and Redis 7's script flags; `loadstring` and `getmetatable` as
+    /// Redis 7.0 has them.
+    #[test]
+    fn shebang_flags_and_sandbox() {
+        let server = start();
+        let mut c = server.raw();
+        assert_eq!(eval(&mut c, "#!lua\nreturn 1", &[], &[]), ":1\r\n");
+        let no_writes = "#!lua flags=no-writes\nreturn redis.call('set', KEYS[1], 'v')";
+        assert_eq!(
+            eval(&mut c, no_writes, &["k"], &[]),
+            format!("-ERR Write commands are not allowed from read-only scripts. script: {}, on @user_script:2.\r\n", sha1_hex(no_writes))
+        );
+        c.expect("EXISTS k", ":0\r\n");
+        let publish = "#!lua flags=no-writes\nreturn redis.pcall('publish', 'ch', 'm')";
+        assert_eq!(
+            eval(&mut c, publish, &[], &[]),
+            "-ERR Write commands are not allowed from read-only scripts.\r\n"
+        );
+        let writer = "#!lua\nreturn redis.call('set', KEYS[1], 'v')";
+        let args: Vec<&[u8]> = vec![b"EVAL_RO", writer.as_bytes(), b"1", b"k"];
+        assert_eq!(
+            c.cmd(&args),
+            b"-ERR Can not execute a script with write flag using *_ro command.\r\n"
+        );
+        let reader = "#!lua flags=no-writes,allow-oom,allow-stale,no-cluster,allow-cross-slot-keys\nreturn redis.call('get', KEYS[1])";
+        let args: Vec<&[u8]> = vec![b"EVAL_RO", reader.as_bytes(), b"1", b"k"];
+        assert_eq!(c.cmd(&args), b"$-1\r\n");
+        for (script, error) in [
+            ("#!lua", "-ERR Invalid script shebang\r\n"),
+            (
+                "#!python\nreturn 1",
+                "-ERR Unexpected engine in script shebang: #!python\r\n",
+            ),
+            (
+                "#!lua flags=no-writes,nope\nreturn 1",
+                "-ERR Unexpected flag in script shebang: nope\r\n",
+            ),
+            (
+                "#!lua name=x\nreturn 1",
+                "-ERR Unknown lua shebang option: name=x\r\n",
+            ),
+        ] {
+            assert_eq!(eval(&mut c, script, &[], &[]), error);
+            assert_eq!(
+                String::from_utf8_lossy(&c.cmd(&[b"SCRIPT", b"LOAD", script.as_bytes()])),
+                error
+            );
+        }
+        // Under maxmemory a flagged script needs allow-oom (or no-writes) to start; an
+        // unflagged one is stopped at its first write.
+        c.expect("CONFIG SET maxmemory 1", "+OK\r\n");
+        assert_eq!(
+            eval(&mut c, "#!lua\nreturn 1", &[], &[]),
+            "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], 'v')",
+                &["k"],
+                &[]
+            ),
+            "+OK\r\n"
+        );
+        assert_eq!(
+            eval(
+                &mut c,
+                "return redis.pcall('set', KEYS[1], 'w')",
+                &["k"],
+                &[]
+            ),
+            "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+        );
+        c.expect("CONFIG SET maxmemory 0", "+OK\r\n");
+        // loadstring: text chunks in the same read-only environment.
+        assert_eq!(
+            eval(
+                &mut c,
+                "return loadstring('return KEYS[1]')()",
+                &["key"],
+                &[]
+            ),
+            "$3\r\nkey\r\n"
+        );
+        assert_eq!(
+            eval(&mut c, "local f, e = loadstring(string.dump(function() end)) return {type(f), e}", &[], &[]),
+            "*2\r\n$3\r\nnil\r\n$53\r\n[string \"\x1bLuaQ\"]:1: unexpected symbol near 'char(27)'\r\n"
+        );
+        let chunk = "local f = loadstring('x = 1') return f()";
+        assert_eq!(
+            eval(&mut c, chunk, &[], &[]),
+            format!("-ERR [string \"x = 1\"]:1: Attempt to modify a readonly table script: {}, on x = 1:1.\r\n", sha1_hex(chunk))
+        );
+        assert_eq!(
+            eval(&mut c, "local mt = getmetatable(_G) return {type(mt), type(mt.__index), type(getmetatable(redis))}", &[], &[]),
+            "*3\r\n$5\r\ntable\r\n$8\r\nfunction\r\n$3\r\nnil\r\n"
+        );
+    }
+
     #[test]
     fn scripts_without_keys_and_select_stay_inside() {
         let server = start();
@@ -412,7 +638,7 @@ mod lua {
         assert_eq!(
             eval(
                 &mut c,
-                "return {getmetatable('') == false, collectgarbage('count') > 0}",
+                "return {getmetatable('').__index == string, collectgarbage('count') > 0}",
                 &[],
                 &[]
             ),

@@ -97,9 +97,11 @@ pub fn modify<K: Kind, R>(
 
 /// `HDEL`, `SREM`, `ZREM`: removes each member named after the key from the key's `K` with
 /// `remove` (true when the member was there), and replies how many went (0 for an absent key).
+/// When some went, the keyspace event `event` of class `event_class` is reported.
 pub fn remove_members<K: Kind>(
     ctx: &mut Ctx,
     args: &[Bytes],
+    (event_class, event): (u32, &str),
     remove: impl Fn(&mut K, &Bytes) -> bool,
 ) -> CommandResult {
     let now = ctx.now;
@@ -115,6 +117,9 @@ pub fn remove_members<K: Kind>(
                 .count()
         },
     )?;
+    if removed.unwrap_or(0) > 0 {
+        crate::notify::aggregate_event(ctx, event_class, event, &args[1]);
+    }
     Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
 
@@ -131,6 +136,27 @@ pub fn store<K: Kind>(shard: &mut Shard, key: &[u8], value: K, now: MonoTime) {
     } else {
         shard.insert(key, value.wrap(), NO_DEADLINE, now);
     }
+}
+
+/// [`store`] for a command, with its keyspace event as Redis reports it: `event` when
+/// something was stored, `del` when an empty result removed an existing key.
+pub fn store_reporting<K: Kind>(
+    ctx: &mut Ctx,
+    (event_class, event): (u32, &str),
+    key: &[u8],
+    value: K,
+) -> Result<(), Error> {
+    let now = ctx.now;
+    let stored = !value.is_empty();
+    let shard = ctx.shard(key)?;
+    let existed = shard.contains(key, now);
+    store(shard, key, value, now);
+    if stored {
+        crate::notify::key_event(ctx, event_class, event, key);
+    } else if existed {
+        crate::notify::key_event(ctx, crate::notify::class::GENERIC, "del", key);
+    }
+    Ok(())
 }
 
 /// Collections at most this long are scanned whole in one call, whatever the cursor, and

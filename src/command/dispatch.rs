@@ -36,6 +36,8 @@ pub enum Caller<'s> {
     Script {
         /// `EVAL_RO`/`EVALSHA_RO`: writes (and `PUBLISH`) are refused.
         read_only: bool,
+        /// The script's `allow-oom` flag: `maxmemory` refuses none of its commands.
+        allow_oom: bool,
         /// Where a write is noted, so that `SCRIPT KILL` refuses to stop a script that wrote.
         running: Option<&'s RunningScript>,
         /// Whether the script has run a write command: from then on `maxmemory` no longer
@@ -172,7 +174,9 @@ pub fn admit(
                 || (client.multi.is_some() && !spec.has_internal(internal::IMMEDIATE))
         }
         Caller::Exec => false,
-        Caller::Script { wrote, .. } => !wrote.get() && spec.has(flags::DENYOOM),
+        Caller::Script {
+            wrote, allow_oom, ..
+        } => !allow_oom && !wrote.get() && spec.has(flags::DENYOOM),
     };
     if memory_checked && shared.limits.maxmemory.exceeded() {
         return Err(errors::OOM);

@@ -8,6 +8,7 @@ use super::args;
 use super::Ctx;
 use crate::db::dict::Hash;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 /// Stores the field/value pairs of `args[2..]`; the number of new fields.
@@ -28,6 +29,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> 
                 .count()
         },
     )?;
+    notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
     Ok(added.unwrap_or(0))
 }
 
@@ -55,7 +57,11 @@ pub(super) fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             true
         },
     )?;
-    Ok(Reply::Integer(added.unwrap_or(false) as i64))
+    let added = added.unwrap_or(false);
+    if added {
+        notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
+    }
+    Ok(Reply::Integer(added as i64))
 }
 
 pub(super) fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -77,9 +83,12 @@ pub(super) fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 pub(super) fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    aggregate::remove_members(ctx, args, |hash: &mut Hash, field| {
-        hash.remove(field).is_some()
-    })
+    aggregate::remove_members(
+        ctx,
+        args,
+        (class::HASH, "hdel"),
+        |hash: &mut Hash, field| hash.remove(field).is_some(),
+    )
 }
 
 pub(super) fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -111,7 +120,9 @@ pub(super) fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             Ok(updated)
         },
     )?;
-    Ok(Reply::Integer(updated.unwrap_or(Ok(0))?))
+    let updated = updated.unwrap_or(Ok(0))?;
+    notify::aggregate_event(ctx, class::HASH, "hincrby", &args[1]);
+    Ok(Reply::Integer(updated))
 }
 
 /// A float as `HINCRBYFLOAT` writes it: plain decimal notation, no exponent. Redis computes in
@@ -158,7 +169,9 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             Ok(text)
         },
     )?;
-    Ok(Reply::Bulk(updated.unwrap_or(Ok(Bytes::new()))?))
+    let updated = updated.unwrap_or(Ok(Bytes::new()))?;
+    notify::aggregate_event(ctx, class::HASH, "hincrbyfloat", &args[1]);
+    Ok(Reply::Bulk(updated))
 }
 
 pub(super) fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {

@@ -9,6 +9,7 @@ use super::args::{self, is};
 use super::Ctx;
 use crate::db::list::{End, List};
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 /// `LEFT` or `RIGHT`, any case.
@@ -33,7 +34,25 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> Command
         }
         list.len()
     })?;
+    if len.is_some() {
+        notify::aggregate_event(ctx, class::LIST, push_event(end), &args[1]);
+    }
     Ok(Reply::Integer(len.unwrap_or(0) as i64))
+}
+
+/// The event of a push or a pop at `end`, as Redis names them.
+pub fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+pub fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
 }
 
 pub(super) fn lpush(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -71,6 +90,9 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CommandResult {
             .filter_map(|_| list.pop(end))
             .collect::<Vec<_>>()
     })?;
+    if popped.as_ref().is_some_and(|items| !items.is_empty()) {
+        notify::aggregate_event(ctx, class::LIST, pop_event(end), &args[1]);
+    }
     Ok(match (popped, count) {
         (None, Some(_)) => Reply::NilArray,
         (None, None) => Reply::Nil,
@@ -137,7 +159,10 @@ pub(super) fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     match stored {
         None => Err(errors::NO_SUCH_KEY),
         Some(false) => Err(Error::fixed("ERR index out of range")),
-        Some(true) => Ok(Reply::OK),
+        Some(true) => {
+            notify::aggregate_event(ctx, class::LIST, "lset", &args[1]);
+            Ok(Reply::OK)
+        }
     }
 }
 
@@ -153,6 +178,9 @@ pub(super) fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let removed = modify(shard, &args[1], now, false, |list: &mut List| {
         list.remove_equal(&args[3], limit, from)
     })?;
+    if removed.unwrap_or(0) > 0 {
+        notify::aggregate_event(ctx, class::LIST, "lrem", &args[1]);
+    }
     Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
 
@@ -160,7 +188,7 @@ pub(super) fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, stop) = (args::int(&args[2])?, args::int(&args[3])?);
     let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
-    modify(
+    let trimmed = modify(
         shard,
         &args[1],
         now,
@@ -170,6 +198,9 @@ pub(super) fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             None => list.keep_range(0, 0),
         },
     )?;
+    if trimmed.is_some() {
+        notify::aggregate_event(ctx, class::LIST, "ltrim", &args[1]);
+    }
     Ok(Reply::OK)
 }
 
@@ -274,6 +305,9 @@ pub(super) fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         list.insert(pivot + after as usize, args[4].clone());
         list.len() as i64
     })?;
+    if len.unwrap_or(0) > 0 {
+        notify::aggregate_event(ctx, class::LIST, "linsert", &args[1]);
+    }
     Ok(Reply::Integer(len.unwrap_or(0)))
 }
 
@@ -304,6 +338,9 @@ pub fn move_element(
             true,
             |list: &mut List| list.push(to, item.clone()),
         )?;
+        // Redis reports the push on the destination first, then the pop on the source.
+        notify::aggregate_event(ctx, class::LIST, push_event(to), destination);
+        notify::aggregate_event(ctx, class::LIST, pop_event(from), source);
     }
     Ok(item)
 }

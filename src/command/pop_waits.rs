@@ -28,6 +28,7 @@ use crate::db::list::{End, List};
 use crate::db::zset::ZSet;
 use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
 use crate::errors::Error;
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 /// Where a blocked pop takes from: an end of a list, or the lowest or highest of a sorted set.
@@ -45,6 +46,15 @@ enum Item {
 }
 
 impl Source {
+    /// The keyspace event of a pop from this source, as Redis names it.
+    fn event(self) -> (u32, &'static str) {
+        match self {
+            Source::List(end) => (class::LIST, super::lists::pop_event(end)),
+            Source::ZSet { highest: false } => (class::ZSET, "zpopmin"),
+            Source::ZSet { highest: true } => (class::ZSET, "zpopmax"),
+        }
+    }
+
     /// Pops one item from `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
     fn take(self, shard: &mut Shard, key: &[u8], now: MonoTime) -> Result<Option<Item>, Error> {
         let popped = match self {
@@ -81,8 +91,9 @@ impl Source {
     }
 }
 
-/// What a served waiter receives: the key it was served from and the item.
-type Delivery = (Bytes, Item);
+/// What a served waiter receives: the key it was served from, the item, and whether the pop
+/// emptied the key (for the keyspace events the client's task publishes).
+type Delivery = (Bytes, Item, bool);
 /// The sender half, shared by a waiter's entries on all its keys; `None` once used.
 type Slot = Arc<Mutex<Option<oneshot::Sender<Delivery>>>>;
 
@@ -110,7 +121,8 @@ impl KeyWaiter for PopWaiter {
         let Some(sender) = slot.take() else {
             return true;
         };
-        if let Err((_, item)) = sender.send((key.clone(), item)) {
+        let emptied = !shard.contains(key, now);
+        if let Err((_, item, _)) = sender.send((key.clone(), item, emptied)) {
             // The client left between the check and the send: the item goes back, to be
             // offered to the next waiter in the queue.
             self.source.put_back(shard, key, now, item);
@@ -158,7 +170,7 @@ impl Drop for Pending {
             return;
         };
         receiver.close();
-        if let Ok((key, item)) = receiver.try_recv() {
+        if let Ok((key, item, _)) = receiver.try_recv() {
             push_back(&self.keyspace, self.db, &key, self.source, item);
         }
     }
@@ -289,6 +301,8 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome
     let now = ctx.now;
     for key in keys {
         if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
+            let (event_class, event) = source.event();
+            notify::aggregate_event(ctx, event_class, event, key);
             return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
         }
     }
@@ -296,9 +310,17 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome
         return Ok(Outcome::Reply(Reply::NilArray));
     }
     let mut pending = register(ctx, keys, source)?;
+    let (notifier, db) = (ctx.shared.notify.clone(), ctx.db());
     Ok(Outcome::Block(Box::pin(async move {
         match pending.wait(timeout).await {
-            Some((key, item)) => popped_reply(key, item),
+            Some((key, item, emptied)) => {
+                let (event_class, event) = source.event();
+                notifier.event(event_class, event, &key, db);
+                if emptied {
+                    notifier.event(class::GENERIC, "del", &key, db);
+                }
+                popped_reply(key, item)
+            }
             None => Reply::NilArray,
         }
     })))
@@ -349,11 +371,21 @@ fn blocking_move(
     }
     let mut pending = register(ctx, std::slice::from_ref(&source), Source::List(from))?;
     let (keyspace, db) = (ctx.shared.keyspace.clone(), ctx.db());
+    let notifier = ctx.shared.notify.clone();
     Ok(Outcome::Block(Box::pin(async move {
-        let Some((_, Item::Element(item))) = pending.wait(timeout).await else {
+        let Some((_, Item::Element(item), emptied)) = pending.wait(timeout).await else {
             return Reply::NilArray;
         };
-        finish_move(&keyspace, db, &source, &destination, from, to, item)
+        let reply = finish_move(&keyspace, db, &source, &destination, from, to, item);
+        if !reply.is_error() {
+            // As Redis: the push on the destination, then the pop on the source.
+            notifier.event(class::LIST, super::lists::push_event(to), &destination, db);
+            notifier.event(class::LIST, super::lists::pop_event(from), &source, db);
+            if emptied {
+                notifier.event(class::GENERIC, "del", &source, db);
+            }
+        }
+        reply
     })))
 }
 
@@ -437,7 +469,7 @@ mod tests {
             source,
         };
         sender
-            .send((key.clone(), Item::Element(Bytes::from("a"))))
+            .send((key.clone(), Item::Element(Bytes::from("a")), false))
             .unwrap();
         // The connection drops the blocked reply without polling it: the client left.
         drop(pending);
@@ -469,7 +501,7 @@ mod tests {
         drop(locks);
         assert_eq!(
             receiver.try_recv().unwrap(),
-            (Bytes::from("q"), Item::Element(Bytes::from("x")))
+            (Bytes::from("q"), Item::Element(Bytes::from("x")), true)
         );
         assert!(list_items(&keyspace, b"q").is_empty());
     }
@@ -555,7 +587,7 @@ mod zset_tests {
             source: Source::ZSet { highest: false },
         };
         sender
-            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5)))
+            .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5), false))
             .unwrap();
         drop(pending);
         let mut locks = KeyLocks::new(&keyspace);

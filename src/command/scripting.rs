@@ -71,6 +71,7 @@ fn eval_generic(ctx: &mut Ctx, args: &[Bytes], source: Source, read_only: bool) 
         keys,
         argv,
         read_only,
+        allow_oom: false,
     };
     script::run(ctx, &invocation)
 }

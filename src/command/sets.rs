@@ -7,11 +7,12 @@
 
 use bytes::Bytes;
 
-use super::aggregate::{self, modify, read, scan_reply, store, ScanArgs, SCAN_WHOLE_BELOW};
+use super::aggregate::{self, modify, read, scan_reply, ScanArgs, SCAN_WHOLE_BELOW};
 use super::args;
 use super::Ctx;
 use crate::db::dict::Set;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::Reply;
 
 /// Sets of at most this many integers are kept sorted by Redis (`set-max-intset-entries`).
@@ -58,11 +59,14 @@ pub(super) fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 .count()
         },
     )?;
+    if added.unwrap_or(0) > 0 {
+        notify::aggregate_event(ctx, class::SET, "sadd", &args[1]);
+    }
     Ok(Reply::Integer(added.unwrap_or(0) as i64))
 }
 
 pub(super) fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    aggregate::remove_members(ctx, args, |set: &mut Set, member| {
+    aggregate::remove_members(ctx, args, (class::SET, "srem"), |set: &mut Set, member| {
         set.remove(member).is_some()
     })
 }
@@ -128,6 +132,9 @@ pub(super) fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             picked
         },
     )?;
+    if popped.as_ref().is_some_and(|members| !members.is_empty()) {
+        notify::aggregate_event(ctx, class::SET, "spop", &args[1]);
+    }
     Ok(match (popped, count) {
         (None, None) => Reply::Nil,
         (None, Some(_)) => Reply::Set(Vec::new()),
@@ -178,13 +185,17 @@ pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     modify(ctx.shard(source)?, source, now, false, |set: &mut Set| {
         set.remove(member)
     })?;
-    modify(
+    notify::aggregate_event(ctx, class::SET, "srem", source);
+    let added = modify(
         ctx.shard(destination)?,
         destination,
         now,
         true,
-        |set: &mut Set| set.insert(member.clone(), ()),
+        |set: &mut Set| set.insert(member.clone(), ()).is_none(),
     )?;
+    if added == Some(true) {
+        notify::aggregate_event(ctx, class::SET, "sadd", destination);
+    }
     Ok(Reply::Integer(1))
 }
 
@@ -271,30 +282,34 @@ pub(super) fn sdiff(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// Stores `members` as the set at `destination` (deleting it when empty); their count.
-fn store_members(ctx: &mut Ctx, destination: &[u8], members: Vec<Bytes>) -> CommandResult {
+fn store_members(
+    ctx: &mut Ctx,
+    event: &str,
+    destination: &[u8],
+    members: Vec<Bytes>,
+) -> CommandResult {
     let count = members.len();
     let mut set = Set::default();
     for member in members {
         set.insert(member, ());
     }
-    let now = ctx.now;
-    store(ctx.shard(destination)?, destination, set, now);
+    aggregate::store_reporting(ctx, (class::SET, event), destination, set)?;
     Ok(Reply::Integer(count as i64))
 }
 
 pub(super) fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = intersection(ctx, &args[2..], 0)?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sinterstore", &args[1], members)
 }
 
 pub(super) fn sunionstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = union(ctx, &args[2..])?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sunionstore", &args[1], members)
 }
 
 pub(super) fn sdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let members = difference(ctx, &args[2..])?;
-    store_members(ctx, &args[1], members)
+    store_members(ctx, "sdiffstore", &args[1], members)
 }
 
 /// `SINTERCARD numkeys key [key …] [LIMIT limit]`.

@@ -7,13 +7,14 @@
 use crate::clock::MonoTime;
 use bytes::Bytes;
 
-use super::aggregate::{read, store};
+use super::aggregate::{read, store_reporting};
 use super::args::{self, is};
 use super::Ctx;
 use crate::db::dict::Set;
 use crate::db::zset::ZSet;
 use crate::db::Shard;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -245,8 +246,7 @@ fn combine_store(ctx: &mut Ctx, args: &[Bytes], operation: Operation, name: &str
     let request = parse_options(keys, &args[3 + keys.len()..], operation, true, false)?;
     let result = compute(inputs, &request, operation);
     let count = result.len();
-    let now = ctx.now;
-    store(ctx.shard(&args[1])?, &args[1], result, now);
+    store_reporting(ctx, (class::ZSET, name), &args[1], result)?;
     Ok(Reply::Integer(count as i64))
 }
 

@@ -10,6 +10,7 @@ use super::args::{self, is};
 use super::Ctx;
 use crate::db::zset::ZSet;
 use crate::errors::{self, CommandResult, Error};
+use crate::notify::{self, class};
 use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
 
@@ -145,6 +146,10 @@ fn apply_zadd(
         Ok(outcome)
     })?
     .unwrap_or_else(|| Ok(ZaddOutcome::default()))?;
+    if outcome.added + outcome.updated > 0 {
+        let event = if flags.incr { "zincr" } else { "zadd" };
+        notify::aggregate_event(ctx, class::ZSET, event, key);
+    }
     Ok(if flags.incr {
         outcome.score.map_or(Reply::Nil, Reply::Double)
     } else if flags.ch {
@@ -155,9 +160,12 @@ fn apply_zadd(
 }
 
 pub(super) fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    aggregate::remove_members(ctx, args, |zset: &mut ZSet, member| {
-        zset.remove(member).is_some()
-    })
+    aggregate::remove_members(
+        ctx,
+        args,
+        (class::ZSET, "zrem"),
+        |zset: &mut ZSet, member| zset.remove(member).is_some(),
+    )
 }
 
 pub(super) fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -452,7 +460,7 @@ pub(super) fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         result.insert(member, score);
     }
     let count = result.len();
-    aggregate::store(ctx.shard(&args[1])?, &args[1], result, now);
+    aggregate::store_reporting(ctx, (class::ZSET, "zrangestore"), &args[1], result)?;
     Ok(Reply::Integer(count as i64))
 }
 
@@ -531,7 +539,7 @@ pub(super) fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// Removes the members a query selects; how many.
-fn remove_selected(ctx: &mut Ctx, key: &[u8], query: RangeQuery) -> CommandResult {
+fn remove_selected(ctx: &mut Ctx, event: &str, key: &[u8], query: RangeQuery) -> CommandResult {
     let now = ctx.now;
     let removed = modify(ctx.shard(key)?, key, now, false, |zset: &mut ZSet| {
         let selected = select(zset, &query);
@@ -539,8 +547,12 @@ fn remove_selected(ctx: &mut Ctx, key: &[u8], query: RangeQuery) -> CommandResul
             zset.remove(member);
         }
         selected.len()
-    })?;
-    Ok(Reply::Integer(removed.unwrap_or(0) as i64))
+    })?
+    .unwrap_or(0);
+    if removed > 0 {
+        notify::aggregate_event(ctx, class::ZSET, event, key);
+    }
+    Ok(Reply::Integer(removed as i64))
 }
 
 fn removal(selection: Selection) -> RangeQuery {
@@ -554,17 +566,19 @@ fn removal(selection: Selection) -> RangeQuery {
 
 pub(super) fn zremrangebyscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Score(ScoreBound::parse(&args[2])?, ScoreBound::parse(&args[3])?);
-    remove_selected(ctx, &args[1], removal(Selection::Range(range)))
+    let query = removal(Selection::Range(range));
+    remove_selected(ctx, "zremrangebyscore", &args[1], query)
 }
 
 pub(super) fn zremrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let range = Range::Lex(LexBound::parse(&args[2])?, LexBound::parse(&args[3])?);
-    remove_selected(ctx, &args[1], removal(Selection::Range(range)))
+    let query = removal(Selection::Range(range));
+    remove_selected(ctx, "zremrangebylex", &args[1], query)
 }
 
 pub(super) fn zremrangebyrank(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let selection = Selection::Rank(args::int(&args[2])?, args::int(&args[3])?);
-    remove_selected(ctx, &args[1], removal(selection))
+    remove_selected(ctx, "zremrangebyrank", &args[1], removal(selection))
 }
 
 /// `ZPOPMIN`/`ZPOPMAX key [count]`: without a count a flat `[member, score]`; with one, pairs
@@ -594,6 +608,10 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
         },
     )?
     .unwrap_or_default();
+    if !popped.is_empty() {
+        let event = if reverse { "zpopmax" } else { "zpopmin" };
+        notify::aggregate_event(ctx, class::ZSET, event, &args[1]);
+    }
     Ok(members_reply(popped, true, resp3 && count.is_some()))
 }
 

@@ -34,6 +34,8 @@ pub enum Reply {
     Push(Vec<Reply>),
     /// A verbatim string with its three-letter format: a bulk string in RESP2.
     Verbatim(&'static str, Bytes),
+    /// A big number, as its decimal digits: a bulk string in RESP2 (only scripts return one).
+    BigNumber(Bytes),
 }
 
 impl Reply {
@@ -111,6 +113,8 @@ impl Reply {
                 out.put_slice(b"\r\n");
             }
             Reply::Verbatim(_, text) => bulk(out, b'$', text),
+            Reply::BigNumber(digits) if resp3 => line(out, b'(', digits),
+            Reply::BigNumber(digits) => bulk(out, b'$', digits),
         }
     }
 }
@@ -185,5 +189,8 @@ mod tests {
             enc(&Reply::Verbatim("txt", Bytes::from("hi")), true),
             b"=6\r\ntxt:hi\r\n"
         );
+        let big = Reply::BigNumber(Bytes::from("123"));
+        assert_eq!(enc(&big, true), b"(123\r\n");
+        assert_eq!(enc(&big, false), b"$3\r\n123\r\n");
     }
 }

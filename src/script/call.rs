@@ -19,7 +19,14 @@ pub struct ScriptCall<'s, 'c, 'k> {
     pub read_only: bool,
     /// Where a write is recorded, so that `SCRIPT KILL` refuses to stop a script that wrote.
     running: Option<&'s RunningScript>,
-    /// Whether this script has run a write command.
+    /// The protocol the script's commands reply in: RESP2 unless the script called
+    /// `redis.setresp(3)`, whatever the calling client speaks (as in Redis, where scripts run
+    /// on a client of their own).
+    pub resp3: bool,
+    /// The script's `allow-oom` flag: its commands pass even while memory is past `maxmemory`.
+    pub allow_oom: bool,
+    /// Whether the script has run a write command: after one, `maxmemory` no longer stops it
+    /// half way (as Redis).
     wrote: Cell<bool>,
 }
 
@@ -33,6 +40,8 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
             ctx,
             read_only,
             running,
+            resp3: false,
+            allow_oom: false,
             wrote: Cell::new(false),
         }
     }
@@ -50,10 +59,16 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
         }
         let caller = Caller::Script {
             read_only: self.read_only,
+            allow_oom: self.allow_oom,
             running: self.running,
             wrote: &self.wrote,
         };
-        command::execute_nested(self.ctx, caller, args)
+        // Handlers shape their replies by the client's protocol (`ZRANGE … WITHSCORES` as
+        // pairs or flat): for the length of the call, that is the script's protocol.
+        let caller_resp3 = std::mem::replace(&mut self.ctx.client.resp3, self.resp3);
+        let reply = command::execute_nested(self.ctx, caller, args);
+        self.ctx.client.resp3 = caller_resp3;
+        reply
     }
 }
 
@@ -61,9 +76,18 @@ impl<'s, 'c, 'k> ScriptCall<'s, 'c, 'k> {
 /// happened, as Redis 7 words it (`ERR user_script:1: boom script: <sha>, on
 /// @user_script:1.`).
 pub fn script_error(text: &str, sha_hex: &str, line: Option<usize>) -> Error {
+    script_error_at(text, sha_hex, line.map(|line| ("@user_script", line)))
+}
+
+/// [`script_error`] for an error raised in any chunk: `source` is the chunk's name as Lua
+/// keeps it (`@user_script`, or the text given to `loadstring`).
+pub fn script_error_at(text: &str, sha_hex: &str, location: Option<(&str, usize)>) -> Error {
     let text = one_line(text);
-    match line {
-        Some(line) => Error(format!("{text} script: {sha_hex}, on @user_script:{line}.").into()),
+    match location {
+        Some((source, line)) => {
+            let source = one_line(source);
+            Error(format!("{text} script: {sha_hex}, on {source}:{line}.").into())
+        }
         None => Error(text.into()),
     }
 }

@@ -3,9 +3,11 @@
 //!
 //! **Sandbox**, as Redis 7: scripts see a read-only global table (assigning a global, or a field
 //! of `string`, `redis`, … gives `Attempt to modify a readonly table`; reading a missing global
-//! is an error too), no `os`, `io`, `debug`, `loadfile`, `dofile`, `loadstring`, `print`,
-//! `getfenv`/`setfenv`, `coroutine`; the libraries `string`, `table`, `math` and the `redis`
-//! table (`call`, `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, …).
+//! is an error too), `loadstring` for text chunks only, no `os`, `io`, `debug`, `loadfile`,
+//! `dofile`, `load`, `print`,
+//! `getfenv`/`setfenv`, `coroutine`; the libraries `string`, `table`, `math`, the ones Redis
+//! embeds (`cjson`, `cmsgpack`, `bit`, `struct`: see `lualib`) and the `redis` table (`call`,
+//! `pcall`, `error_reply`, `status_reply`, `sha1hex`, `log`, `setresp`, …).
 //! Only text chunks are loaded (no bytecode).
 //!
 //! **Limits.** An instruction-count hook checks the clock: past the time limit it marks the
@@ -26,7 +28,7 @@ use bytes::Bytes;
 use mlua::chunk::ChunkMode;
 use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
 
-use super::call::{error_table_text, one_line, script_error};
+use super::call::{error_table_text, one_line, script_error, script_error_at};
 use super::number::{format_argument, lua_tostring, to_integer_reply};
 use super::{lua_patterns, sha1, sha_hex, Invocation, RunningScript, ScriptCall, Sha};
 use crate::command::Ctx;
@@ -69,7 +71,6 @@ for _, name in ipairs({ "dofile", "loadfile", "load", "loadstring", "getfenv", "
   G[name] = nil
 end
 
-getmetatable("").__metatable = false
 
 -- As in Redis, `pcall` hands back an error's text, not the error object. Neither it nor
 -- `xpcall` can swallow the error of a killed script: that error is raised again.
@@ -100,15 +101,21 @@ redis.breakpoint = function() return false end
 redis.debug = function() end
 
 G.redis = protect(redis)
-for _, name in ipairs({ "string", "table", "math" }) do G[name] = protect(G[name]) end
+for _, name in ipairs({ "string", "table", "math", "cjson", "cmsgpack", "bit", "struct" }) do
+  G[name] = protect(G[name])
+end
 G.KEYS, G.ARGV = {}, {}
 
-local env = setmetatable({}, { __index = G, __newindex = deny, __metatable = false, __readonly = true })
-G._G = env
-setmetatable(G, { __index = function(_, name)
-  if name == "loadstring" then return nil end
+-- What `getmetatable` shows, as in Redis: for strings a read-only table whose `__index` is
+-- `string`, for `_G` a read-only table whose `__index` is the missing-global error.
+getmetatable("").__metatable = protect({ __index = G.string })
+local function missing(_, name)
   error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-end, __metatable = false })
+end
+local env = setmetatable({}, { __index = G, __newindex = deny, __metatable = false,
+                               __readonly = true, __decoy = protect({ __index = missing }) })
+G._G = env
+setmetatable(G, { __index = missing, __metatable = false })
 return env
 "#;
 
@@ -135,9 +142,9 @@ thread_local! {
 
 /// What `redis.call` needs of the running script.
 struct Current<'r, 's, 'c, 'k> {
+    /// Its `resp3` is `redis.setresp`'s choice: replies reach the script, and leave it, as
+    /// RESP3 types.
     call: &'r mut ScriptCall<'s, 'c, 'k>,
-    /// `redis.setresp(3)`: replies reach the script, and leave it, as RESP3 types.
-    resp3: bool,
 }
 
 /// Makes `current` the running script of this thread until dropped.
@@ -297,10 +304,8 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
             .map_err(internal)?;
         let running = Arc::new(RunningScript::default());
         let mut call = ScriptCall::new(ctx, invocation.read_only, Some(&running));
-        let mut current = Current {
-            call: &mut call,
-            resp3: false,
-        };
+        call.allow_oom = invocation.allow_oom;
+        let mut current = Current { call: &mut call };
         let _watch = WatchGuard::start(Watch {
             shared,
             running: running.clone(),
@@ -316,7 +321,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
                 .xpcall
                 .call::<MultiValue>((function, engine.handler.clone()))
         };
-        let resp3 = current.resp3;
+        let resp3 = current.call.resp3;
         let sha = || sha_hex(&invocation.sha);
         let result = match outcome {
             Ok(values) => {
@@ -405,6 +410,7 @@ impl Engine {
         helpers.raw_set("setresp", lua.create_function(setresp_helper)?)?;
         helpers.raw_set("REDIS_VERSION", crate::command::connection::REDIS_VERSION)?;
         helpers.raw_set("REDIS_VERSION_NUM", redis_version_num())?;
+        super::lualib::register(&lua, &globals)?;
         let xpcall: Function = globals.raw_get("xpcall")?;
         let env: Table = lua
             .load(SANDBOX)
@@ -415,6 +421,12 @@ impl Engine {
                 helpers,
                 lua.create_function(caught_error_text)?,
             ))?;
+        let original_getmetatable: Function = globals.raw_get("getmetatable")?;
+        globals.raw_set(
+            "getmetatable",
+            super::lualib::getmetatable(&lua, original_getmetatable)?,
+        )?;
+        globals.raw_set("loadstring", super::lualib::loadstring(&lua, env.clone())?)?;
         let keys: Table = globals.raw_get("KEYS")?;
         let argv: Table = globals.raw_get("ARGV")?;
         let handler = lua.create_function(error_handler)?;
@@ -439,9 +451,11 @@ impl Engine {
         if let Some(function) = self.functions.get(sha) {
             return Ok(function.clone());
         }
+        // A shebang line is left out; its newline stays, so line numbers do not move.
+        let (_, shebang) = super::parse_shebang(body)?;
         let function = self
             .lua
-            .load(&body[..])
+            .load(&body[shebang..])
             .set_name(SCRIPT_SOURCE)
             .set_mode(ChunkMode::Text)
             .set_environment(self.env.clone())
@@ -584,7 +598,7 @@ fn native_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
     }
     let outcome = with_current(|current| {
         let reply = current.call.call(&command);
-        (reply, current.resp3)
+        (reply, current.call.resp3)
     });
     let Some((reply, resp3)) = outcome else {
         return Err(mlua::Error::RuntimeError(
@@ -692,16 +706,26 @@ fn setresp_helper(_lua: &Lua, args: MultiValue) -> mlua::Result<()> {
             "redis.setresp() requires one argument.".into(),
         ));
     };
-    let resp3 = match version {
-        Value::Integer(2) => false,
-        Value::Integer(3) => true,
+    // As Redis reads it: `lua_tonumber` (numeric strings count), truncated to an integer.
+    let number = match version {
+        Value::Integer(n) => *n as f64,
+        Value::Number(n) => *n,
+        Value::String(text) => std::str::from_utf8(&text.as_bytes())
+            .ok()
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .unwrap_or(0.0),
+        _ => 0.0,
+    };
+    let resp3 = match number.trunc() as i64 {
+        2 => false,
+        3 => true,
         _ => {
             return Err(mlua::Error::RuntimeError(
                 "RESP version must be 2 or 3.".into(),
             ))
         }
     };
-    with_current(|current| current.resp3 = resp3);
+    with_current(|current| current.call.resp3 = resp3);
     Ok(())
 }
 
@@ -714,25 +738,25 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Table> {
         }
         other => error_table(lua, &format!("ERR {}", to_text(&other)))?,
     };
-    if let Some(line) = user_line(lua) {
-        table.raw_set("source", SCRIPT_SOURCE)?;
+    if let Some((source, line)) = user_line(lua) {
+        table.raw_set("source", source)?;
         table.raw_set("line", line)?;
     }
     Ok(table)
 }
 
-/// The current line of the innermost frame of the script itself (skipping C functions and the
-/// sandbox's own Lua functions, such as `redis.call`'s wrapper).
-fn user_line(lua: &Lua) -> Option<usize> {
+/// The chunk and current line of the innermost Lua frame of the script (skipping C functions
+/// and the sandbox's own Lua functions): the script itself, or a chunk it loaded with
+/// `loadstring`.
+fn user_line(lua: &Lua) -> Option<(String, usize)> {
     (1..8).find_map(|level| {
         lua.inspect_stack(level, |debug| {
             let source = debug.source();
-            let is_script = source.what != "C" && source.source.as_deref() == Some(SCRIPT_SOURCE);
-            if is_script {
-                debug.current_line()
-            } else {
-                None
+            let chunk = source.source.as_deref()?;
+            if source.what == "C" || chunk == SANDBOX_SOURCE {
+                return None;
             }
+            Some((chunk.to_string(), debug.current_line()?))
         })
         .flatten()
     })
@@ -774,7 +798,13 @@ fn error_reply(error: &Value, sha: &str) -> Error {
                 Ok(Value::Integer(line)) if line > 0 => Some(line as usize),
                 _ => None,
             };
-            script_error(&text, sha, line)
+            let source = match table.raw_get::<Value>("source") {
+                Ok(Value::String(source)) => {
+                    String::from_utf8_lossy(&source.as_bytes()).into_owned()
+                }
+                _ => SCRIPT_SOURCE.to_string(),
+            };
+            script_error_at(&text, sha, line.map(|line| (source.as_str(), line)))
         }
         // Errors the handler never saw (out of memory).
         other => script_error(&format!("ERR {}", to_text(other)), sha, None),
@@ -836,6 +866,12 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
             wrap(lua, "verbatim_string", inner)?
         }
         Reply::Verbatim(_, text) => Value::String(lua.create_string(&text)?),
+        Reply::BigNumber(digits) if resp3 => {
+            let table = lua.create_table()?;
+            table.raw_set("big_number", lua.create_string(&digits)?)?;
+            Value::Table(table)
+        }
+        Reply::BigNumber(digits) => Value::String(lua.create_string(&digits)?),
     })
 }
 
@@ -884,7 +920,8 @@ fn table_to_reply(table: &Table, resp3: bool, depth: usize) -> Reply {
         _ => {}
     }
     if let Value::String(text) = field("big_number") {
-        return Reply::Bulk(Bytes::copy_from_slice(&text.as_bytes()));
+        let digits = one_line(&String::from_utf8_lossy(&text.as_bytes()));
+        return Reply::BigNumber(Bytes::from(digits));
     }
     if let Value::Table(map) = field("map") {
         let pairs = map

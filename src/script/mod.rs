@@ -34,6 +34,8 @@ mod lua;
 #[cfg(feature = "lua")]
 mod lua_patterns;
 #[cfg(feature = "lua")]
+mod lualib;
+#[cfg(feature = "lua")]
 mod pattern;
 
 use std::collections::{HashMap, VecDeque};
@@ -193,6 +195,91 @@ pub struct RunningScript {
     pub kill: AtomicBool,
 }
 
+/// What a script's `#!lua` shebang line declares (Redis 7's script flags). A script without
+/// one runs in compatibility mode: it may write, and no flag applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScriptFlags {
+    /// The script starts with a `#!lua` line.
+    pub shebang: bool,
+    /// `no-writes`: write commands fail, and `EVAL_RO` may run it.
+    pub no_writes: bool,
+    /// `allow-oom`: the script may start while used memory is past `maxmemory`.
+    pub allow_oom: bool,
+    /// `allow-stale`, `no-cluster`, `allow-cross-slot-keys`: accepted; without replicas or a
+    /// cluster they change nothing.
+    pub allow_stale: bool,
+    pub no_cluster: bool,
+    pub allow_cross_slot_keys: bool,
+}
+
+/// Reads a script's shebang line, as Redis 7.0 does: `#!lua` then options separated by
+/// spaces, the only one being `flags=` with a comma-separated list. Returns the flags and the
+/// length of the shebang line (the newline excluded, so that line numbers stay the same when
+/// the rest is compiled).
+pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Error> {
+    if !body.starts_with(b"#!") {
+        return Ok((ScriptFlags::default(), 0));
+    }
+    let Some(length) = body.iter().position(|&b| b == b'\n') else {
+        return Err(Error::fixed("ERR Invalid script shebang"));
+    };
+    let line = String::from_utf8_lossy(&body[..length]);
+    let mut parts = line
+        .split(|c: char| c.is_ascii_whitespace() || c == '\x0b')
+        .filter(|part| !part.is_empty());
+    let engine = parts.next().unwrap_or_default();
+    if engine != "#!lua" {
+        return Err(Error::err(format!(
+            "Unexpected engine in script shebang: {engine}"
+        )));
+    }
+    let mut flags = ScriptFlags {
+        shebang: true,
+        ..ScriptFlags::default()
+    };
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(Error::err(format!("Unknown lua shebang option: {part}")));
+        };
+        if list.is_empty() {
+            continue;
+        }
+        for flag in list.split(',') {
+            let slot = match flag {
+                "no-writes" => &mut flags.no_writes,
+                "allow-oom" => &mut flags.allow_oom,
+                "allow-stale" => &mut flags.allow_stale,
+                "no-cluster" => &mut flags.no_cluster,
+                "allow-cross-slot-keys" => &mut flags.allow_cross_slot_keys,
+                other => {
+                    return Err(Error::err(format!(
+                        "Unexpected flag in script shebang: {other}"
+                    )))
+                }
+            };
+            *slot = true;
+        }
+    }
+    Ok((flags, length))
+}
+
+/// The refusals a script's flags make before it runs, in Redis 7.0's order.
+fn check_flags(ctx: &Ctx, flags: ScriptFlags, read_only_call: bool) -> Result<(), Error> {
+    if !flags.shebang || flags.no_writes {
+        return Ok(());
+    }
+    // Such a script is refused like any write command while memory is past the limit.
+    if !flags.allow_oom && ctx.shared.limits.maxmemory.exceeded() {
+        return Err(errors::OOM);
+    }
+    if read_only_call {
+        return Err(Error::fixed(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    Ok(())
+}
+
 /// One script call, parsed: which script, its keys and arguments, and how it was called.
 pub struct Invocation<'a> {
     pub sha: Sha,
@@ -201,11 +288,21 @@ pub struct Invocation<'a> {
     pub argv: &'a [Bytes],
     /// `EVAL_RO` / `EVALSHA_RO`: write commands are refused.
     pub read_only: bool,
+    /// The script's `allow-oom` flag (set by [`run`] from its shebang).
+    pub allow_oom: bool,
 }
 
 /// Runs a script: locks every shard when it declares no keys (see the module docs), then runs
 /// it natively when it is a known lock script, else in Lua. The database a script `SELECT`s does not outlive it.
 pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
+    let (flags, _) = parse_shebang(invocation.body)?;
+    check_flags(ctx, flags, invocation.read_only)?;
+    // `no-writes` refuses writes exactly as a read-only call does.
+    let invocation = &Invocation {
+        read_only: invocation.read_only || flags.no_writes,
+        allow_oom: flags.allow_oom,
+        ..*invocation
+    };
     // The shards of the declared keys are already held: `EVAL`'s key spec is its `numkeys`,
     // so the dispatcher locked them with the command.
     if invocation.keys.is_empty() {
@@ -226,6 +323,7 @@ fn run_locked(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
         if let Some(script) = native::find(&invocation.sha) {
             if script.accepts(invocation.keys, invocation.argv) {
                 let mut call = ScriptCall::new(ctx, invocation.read_only, None);
+                call.allow_oom = invocation.allow_oom;
                 return script.run(&mut call, invocation);
             }
         }
@@ -243,9 +341,11 @@ fn run_interpreted(_ctx: &mut Ctx, _invocation: &Invocation) -> CommandResult {
     Err(errors::NO_LUA)
 }
 
-/// Checks that a script compiles (`SCRIPT LOAD`, `EVAL` of a new script). Without Lua every
-/// script is accepted: known ones run natively, others fail when called.
+/// Checks that a script compiles (`SCRIPT LOAD`, `EVAL` of a new script): its shebang line,
+/// then its Lua text. Without Lua every script with a valid shebang (or none) is accepted:
+/// known ones run natively, others fail when called.
 pub fn compile(sha: &Sha, body: &Bytes) -> Result<(), Error> {
+    parse_shebang(body)?;
     #[cfg(feature = "lua")]
     {
         lua::compile(sha, body)
@@ -271,6 +371,33 @@ mod tests {
         );
         assert_eq!(parse_sha(b"e0e1"), None);
         assert_eq!(parse_sha(b"g0e1f9fabfc9d4800c877a703b823ac0578ff8db"), None);
+    }
+
+    #[test]
+    fn shebangs_read_as_redis_reads_them() {
+        assert_eq!(
+            parse_shebang(b"return 1").unwrap(),
+            (ScriptFlags::default(), 0)
+        );
+        let (flags, length) = parse_shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1").unwrap();
+        assert!(flags.shebang && flags.no_writes && flags.allow_oom && !flags.allow_stale);
+        assert_eq!(length, 31);
+        let (flags, _) = parse_shebang(b"#!lua  flags=\r\nreturn 1").unwrap();
+        assert!(flags.shebang && !flags.no_writes);
+        let error = |body: &[u8]| parse_shebang(body).unwrap_err().0;
+        assert_eq!(error(b"#!lua"), "ERR Invalid script shebang");
+        assert_eq!(
+            error(b"#!python\n"),
+            "ERR Unexpected engine in script shebang: #!python"
+        );
+        assert_eq!(
+            error(b"#!lua flags=no-writes,foo\n"),
+            "ERR Unexpected flag in script shebang: foo"
+        );
+        assert_eq!(
+            error(b"#!lua name=x\n"),
+            "ERR Unknown lua shebang option: name=x"
+        );
     }
 
     #[test]
