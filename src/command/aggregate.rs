@@ -195,14 +195,14 @@ impl ScanArgs {
             pattern: None,
             count: 10,
         };
-        let mut rest = args[1..].iter();
-        while let Some(option) = rest.next() {
-            let value = rest.next().ok_or(errors::SYNTAX)?;
-            if args::is(option, "MATCH") {
+        let mut rest = args::Cursor::new(args, 1);
+        while !rest.is_empty() {
+            if rest.next_is("MATCH") {
+                let pattern = rest.next_bytes()?;
                 // `*` matches everything: skip the matching.
-                scan.pattern = (value[..] != *b"*").then(|| value.clone());
-            } else if args::is(option, "COUNT") {
-                scan.count = match args::int(value)? {
+                scan.pattern = (pattern[..] != *b"*").then(|| pattern.clone());
+            } else if rest.next_is("COUNT") {
+                scan.count = match rest.next_int()? {
                     n if n < 1 => return Err(errors::SYNTAX),
                     n => n as usize,
                 };

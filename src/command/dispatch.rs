@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::spec::{self, flags, internal, CommandSpec, Handler};
+use super::spec::{self, flags, internal, CommandSpec, Handler, KeySearch, KeySpec};
 use super::{pubsub, transactions, Ctx, Outcome};
 use crate::acl::Denial;
 use crate::client::Client;
@@ -241,10 +241,18 @@ pub fn lock_keys(
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) -> Result<(), Error> {
-    if !spec.has_keys() {
-        return Ok(());
+    match spec.key_specs {
+        [] => Ok(()),
+        // One key (most commands): its shard, without sorting.
+        [KeySpec {
+            search: KeySearch::Range { index, last: 0, .. },
+            ..
+        }] => match args.get(*index as usize) {
+            Some(key) => locks.shard(db, key).map(|_| ()),
+            None => Ok(()),
+        },
+        _ => locks.lock_keys(db, spec.key_positions(args).map(|i| &args[i][..])),
     }
-    locks.lock_keys(db, spec.key_positions(args).map(|i| &args[i][..]))
 }
 
 /// Runs the handler: the one place every command passes, whoever sends it (a client, `EXEC`,

@@ -107,25 +107,23 @@ fn parse_scan(args: &[Bytes]) -> Result<ScanOptions<'_>, Error> {
         count: 10,
         type_name: None,
     };
-    let mut rest = &args[2..];
-    while let [option, value, tail @ ..] = rest {
-        if args::is(option, "COUNT") {
-            let count = args::int(value)?;
+    let mut rest = args::Cursor::new(args, 2);
+    while !rest.is_empty() {
+        if rest.next_is("COUNT") {
+            let count = rest.next_int()?;
             if count < 1 {
                 return Err(crate::errors::SYNTAX);
             }
             options.count = count as usize;
-        } else if args::is(option, "MATCH") {
-            options.pattern = Some(value).filter(|p| &p[..] != b"*").map(|p| &p[..]);
-        } else if args::is(option, "TYPE") {
-            options.type_name = Some(String::from_utf8_lossy(value).to_ascii_lowercase());
+        } else if rest.next_is("MATCH") {
+            let pattern = rest.next_bytes()?;
+            options.pattern = Some(&pattern[..]).filter(|p| *p != b"*");
+        } else if rest.next_is("TYPE") {
+            let name = rest.next_bytes()?;
+            options.type_name = Some(String::from_utf8_lossy(name).to_ascii_lowercase());
         } else {
             return Err(crate::errors::SYNTAX);
         }
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        return Err(crate::errors::SYNTAX);
     }
     Ok(options)
 }
