@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The compatibility suite: installs the real client libraries into the project's own folders
 # (a virtualenv under target/, node_modules/ under tests/compat/node/, Debian's redis-tools when
-# redis-cli is missing), builds latchkey in release mode, then runs every suite against fresh
-# servers (tests/compat/runner.py). Arguments go to the runner, e.g. `--suite python`.
+# redis-cli is missing), builds latchkey in release mode, installs latchkey's own Python package
+# (python/) into that virtualenv and its npm package (js/) into node_modules, then runs every
+# suite against fresh servers (tests/compat/runner.py). Arguments go to the runner, e.g.
+# `--suite python`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -24,8 +26,14 @@ if [[ ! -x $venv/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
         --no-input --timeout 60 -r "$requirements"
     echo "$want" > "$stamp"
 fi
+# latchkey's own Python package, built from this checkout (maturin builds the binary with
+# cargo, reusing target/release) and installed into the same venv: its tests in
+# tests/compat/python/test_latchkey_package.py use the pytest fixture it registers.
+step "python package (pip install ./python)"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --timeout 60 --force-reinstall --no-deps ./python
 "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null |
-    grep -Ei '^(redis|python-redis-lock|pottery|aioredlock|aioredis|pytest) ' || true
+    grep -Ei '^(redis|python-redis-lock|pottery|aioredlock|aioredis|pytest|latchkey) ' || true
 
 step "node libraries (tests/compat/node/node_modules, npm ci)"
 node_dir=tests/compat/node
