@@ -4,7 +4,8 @@
 # redis-cli is missing), builds latchkey in release mode, installs latchkey's own Python package
 # (python/) into that virtualenv and its npm package (js/) into node_modules, then runs every
 # suite against fresh servers (tests/compat/runner.py). Arguments go to the runner, e.g.
-# `--suite python`.
+# `--suite python`. When a container engine answers (`docker info`), the image is built and
+# its server must answer PING.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -55,6 +56,31 @@ if ! command -v redis-cli >/dev/null || ! command -v redis-benchmark >/dev/null;
     fi
 fi
 redis-cli --version || true
+
+step "container image (Dockerfile)"
+# Built only where a container engine answers; a machine without one says so and goes on.
+engine=
+for candidate in docker podman; do
+    if command -v "$candidate" >/dev/null && timeout 20 "$candidate" info >/dev/null 2>&1; then
+        engine=$candidate
+        break
+    fi
+done
+if [[ -n $engine ]]; then
+    timeout 1800 "$engine" build --quiet -t latchkey:compat .
+    cid=$("$engine" run -d --rm -p 127.0.0.1::6379 latchkey:compat)
+    port=$("$engine" port "$cid" 6379/tcp | head -n1 | sed 's/.*://')
+    ok=
+    for _ in $(seq 50); do
+        if [[ $(redis-cli -p "$port" PING 2>/dev/null) == PONG ]]; then ok=1; break; fi
+        sleep 0.2
+    done
+    "$engine" stop -t 5 "$cid" >/dev/null
+    [[ -n $ok ]] || { echo "the image's server did not answer PING"; exit 1; }
+    echo "image latchkey:compat built with $engine; its server answered PING"
+else
+    echo "container image: skipped (neither docker nor podman answers 'info' here)"
+fi
 
 step "running the suites"
 exec python3 tests/compat/runner.py "$@"
