@@ -241,6 +241,9 @@ pub struct Client {
     pub in_exec: bool,
     /// Where this connection's last `SCAN` call stopped (see `command::scan`).
     pub scan_snapshot: Option<Box<crate::command::scan::ScanSnapshot>>,
+    /// May run `DEBUG` (`enable-debug-command` and where the client connected from; decided
+    /// when the connection starts). In-process callers may.
+    pub may_debug: bool,
 }
 
 impl Client {
@@ -259,6 +262,7 @@ impl Client {
             watched: Vec::new(),
             in_exec: false,
             scan_snapshot: None,
+            may_debug: true,
         }
     }
 

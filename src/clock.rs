@@ -2,7 +2,9 @@
 //!
 //! Deadlines are kept on the monotonic clock so that a wall-clock step (NTP, a VM resume) can
 //! never release a lock early. The clock is a trait object so tests can drive time by hand
-//! ([`ManualClock`]) instead of sleeping.
+//! ([`ManualClock`]) instead of sleeping; over the wire, `DEBUG ADVANCE` moves any clock
+//! forward ([`Clock::advance`], through [`crate::db::Keyspace::advance_clock`], which also wakes
+//! the waits that must re-check their deadlines).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,21 +20,31 @@ pub trait Clock: Send + Sync + 'static {
     fn unix_us(&self) -> u64 {
         self.unix_ms() * 1000
     }
+    /// Moves the clock `ms` milliseconds forward, for good (`DEBUG ADVANCE`). The wall clock it
+    /// reports moves with it, so that `EXAT`, `EXPIRETIME` and `TIME` agree with the deadlines.
+    fn advance(&self, ms: u64);
 }
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// The real clock: `Instant` for deadlines, `SystemTime` for the wall clock.
+/// The real clock: `Instant` for deadlines, `SystemTime` for the wall clock, plus whatever
+/// `DEBUG ADVANCE` added.
 pub struct SystemClock {
     start: Instant,
+    advanced_ms: AtomicU64,
 }
 
 impl SystemClock {
     pub fn new() -> Self {
         SystemClock {
             start: Instant::now(),
+            advanced_ms: AtomicU64::new(0),
         }
+    }
+
+    fn advanced_ms(&self) -> u64 {
+        self.advanced_ms.load(Ordering::SeqCst)
     }
 }
 
@@ -51,13 +63,16 @@ fn unix_now() -> std::time::Duration {
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         // Offset by one so that 0 is never a current time.
-        self.start.elapsed().as_millis() as u64 + 1
+        self.start.elapsed().as_millis() as u64 + 1 + self.advanced_ms()
     }
     fn unix_ms(&self) -> u64 {
-        unix_now().as_millis() as u64
+        unix_now().as_millis() as u64 + self.advanced_ms()
     }
     fn unix_us(&self) -> u64 {
-        unix_now().as_micros() as u64
+        unix_now().as_micros() as u64 + self.advanced_ms() * 1000
+    }
+    fn advance(&self, ms: u64) {
+        self.advanced_ms.fetch_add(ms, Ordering::SeqCst);
     }
 }
 
@@ -88,5 +103,8 @@ impl Clock for ManualClock {
     }
     fn unix_ms(&self) -> u64 {
         self.unix_base_ms + self.now_ms() - 1000
+    }
+    fn advance(&self, ms: u64) {
+        self.now_ms.fetch_add(ms, Ordering::SeqCst);
     }
 }

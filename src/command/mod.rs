@@ -72,6 +72,9 @@ pub mod flags {
     pub const DENYOOM: u32 = 1 << 10;
     pub const ADMIN: u32 = 1 << 11;
     pub const ALLOW_BUSY: u32 = 1 << 12;
+    /// Governed by `enable-debug-command` (Redis's `protected`; not shown by `COMMAND`, as in
+    /// Redis 7.0).
+    pub const PROTECTED: u32 = 1 << 13;
 }
 
 /// The names `COMMAND INFO` gives the flags, in Redis's spelling.
@@ -378,6 +381,10 @@ fn check(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Error>
     };
     if !spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(spec.name));
+    }
+    // Before authentication, as in Redis: a refused client learns nothing more.
+    if spec.has(flags::PROTECTED) && !client.may_debug {
+        return Err(errors::DEBUG_NOT_ALLOWED);
     }
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return Err(errors::NOAUTH);

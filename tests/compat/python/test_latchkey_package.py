@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sysconfig
+import threading
+import time
 
 import pytest
 import redis
@@ -66,7 +68,9 @@ def test_async_server_with_redis_asyncio():
     async def scenario():
         async with latchkey_package.AsyncServer() as server:
             r = redis.asyncio.from_url(server.url)
-            assert await r.set("lock:job", "me", nx=True, px=30000) is True
+            assert await r.set("lock:job", "me", nx=True, px=3000) is True
+            assert await server.advance(5000) == "OK"
+            assert await r.get("lock:job") is None
             lock = r.lock("lock:async", timeout=30)
             assert await lock.acquire(blocking=False)
             await lock.release()
@@ -90,4 +94,32 @@ def test_fixture_is_flushed_before_each_test(latchkey, latchkey_server):
     assert latchkey is latchkey_server  # one server for the session
     r = redis.Redis.from_url(latchkey.url, socket_timeout=10)
     assert r.dbsize() == 0
+    r.close()
+
+
+def test_fixture_advance_expires_a_lock(latchkey):
+    r = redis.Redis.from_url(latchkey.url, socket_timeout=10)
+    assert r.set("lock:job", "me", nx=True, px=3000) is True
+    assert latchkey.advance(5000) == "OK"
+    assert r.get("lock:job") is None
+    r.close()
+
+
+def test_fixture_advance_grants_a_waiting_lock_acquire(latchkey):
+    r = redis.Redis.from_url(latchkey.url, socket_timeout=30)
+    first = r.execute_command("LOCK.ACQUIRE", "lock:job", "a", "PX", 3000)
+    granted = []
+    waiter = threading.Thread(target=lambda: granted.append(redis.Redis.from_url(
+        latchkey.url, socket_timeout=30).execute_command(
+            "LOCK.ACQUIRE", "lock:job", "b", "PX", 3000, "WAIT", 600000)), daemon=True)
+    waiter.start()
+    for _ in range(500):  # until the waiter is in line
+        info = latchkey.execute("LOCK.INFO", "lock:job")  # a flat RESP2 array
+        if info[info.index(b"waiters") + 1] == 1:
+            break
+        time.sleep(0.01)
+    latchkey.advance(5000)
+    waiter.join(timeout=30)
+    assert granted and granted[0] > first
+    assert r.get("lock:job") == b"b"
     r.close()

@@ -59,3 +59,28 @@ test('latchkey-server: password, stop() twice, findBinary()', { timeout: TIMEOUT
   assert.ok(findBinary().length > 0);
   await assert.rejects(startLatchkey({ binary: '/nonexistent/latchkey' }), /cannot run/);
 });
+
+test('latchkey-server: advance() expires a lock and grants a waiter', { timeout: TIMEOUT_MS }, async () => {
+  const server = await startLatchkey();
+  const client = await createClient({ url: server.url }).connect();
+  const waiter = await createClient({ url: server.url }).connect();
+  try {
+    assert.equal(await client.set('lock:short', 'me', { NX: true, PX: 3000 }), 'OK');
+    assert.equal(await server.advance(5000), 'OK');
+    assert.equal(await client.get('lock:short'), null);
+    const first = await client.sendCommand(['LOCK.ACQUIRE', 'lock:job', 'a', 'PX', '3000']);
+    const granted = waiter.sendCommand(['LOCK.ACQUIRE', 'lock:job', 'b', 'PX', '3000', 'WAIT', '600000']);
+    for (let i = 0; i < 500; i++) {
+      const info = await client.sendCommand(['LOCK.INFO', 'lock:job']);
+      if (info[info.indexOf('waiters') + 1] === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await server.advance(5000);
+    assert.ok((await granted) > first);
+    assert.equal(await client.get('lock:job'), 'b');
+  } finally {
+    await client.quit();
+    await waiter.quit();
+    await server.stop();
+  }
+});
