@@ -66,7 +66,7 @@ fn bench_command_layer(c: &mut Criterion) {
 fn expired_keyspace() -> Keyspace {
     let clock = ManualClock::new();
     let keyspace = Keyspace::new(1, 8, clock.clone());
-    let now = keyspace.now_ms();
+    let now = keyspace.now();
     {
         let mut locks = KeyLocks::new(&keyspace);
         locks.lock_all().expect("lock every shard");
@@ -76,7 +76,12 @@ fn expired_keyspace() -> Keyspace {
             locks
                 .shard(0, key.as_bytes())
                 .expect("shard is locked")
-                .insert(key.as_bytes(), value, now + 1000 + (i % 1000) as u64, now);
+                .insert(
+                    key.as_bytes(),
+                    value,
+                    now.after_ms(1000 + (i % 1000) as u64),
+                    now,
+                );
         }
     }
     clock.advance(5000);

@@ -432,6 +432,20 @@ impl User {
             .map(|position| Denial::Key(args[position].clone()))
     }
 
+    /// Whether the user's key patterns let it see `key` (for listings that name keys, such as
+    /// `LOCK.LIST`, which must not show a restricted user the keys it may not touch).
+    pub fn may_access_key(&self, key: &[u8]) -> bool {
+        if self.unrestricted.load(Ordering::Relaxed) {
+            return true;
+        }
+        let rules = self.rules.read();
+        rules.all_keys
+            || rules
+                .key_patterns
+                .iter()
+                .any(|pattern| crate::glob::matches(pattern, key))
+    }
+
     /// `ACL DRYRUN`'s explanation of a refusal, as Redis words it.
     pub fn denial_reason(&self, spec: &CommandSpec, args: &[Bytes]) -> String {
         match self.denial(spec, args) {

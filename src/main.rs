@@ -29,7 +29,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         // Handlers go in before the start line, so a signal sent as soon as the line is read
         // is always a graceful stop, never the default kill.
         let signals = match Signals::install() {
@@ -57,9 +57,27 @@ fn main() -> std::process::ExitCode {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         signals.wait().await;
+        start_shutdown_watchdog();
         server.shutdown().await;
         std::process::ExitCode::SUCCESS
-    })
+    });
+    // A thread still busy (a script that never reached a check) must not keep the process.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    code
+}
+
+/// The longest a stop may take after SIGINT/SIGTERM: the graceful shutdown's own limit
+/// plus a margin.
+const SHUTDOWN_DEADLINE: std::time::Duration = std::time::Duration::from_millis(2500);
+
+/// Ends the process [`SHUTDOWN_DEADLINE`] after a stop was asked for, whatever is still
+/// running: a stop must happen even if some thread is stuck.
+fn start_shutdown_watchdog() {
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_DEADLINE);
+        eprintln!("latchkey: shutdown did not finish in time, exiting");
+        std::process::exit(0);
+    });
 }
 
 /// SIGINT and SIGTERM, listened for from start-up on.

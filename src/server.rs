@@ -179,12 +179,14 @@ impl Server {
 
 /// Builds the state every connection shares, with `config` applied.
 fn build_shared(
-    config: Config,
+    mut config: Config,
     clock: SharedClock,
     port: u16,
     shutdown_rx: watch::Receiver<bool>,
     acl: Arc<Acl>,
 ) -> Arc<Shared> {
+    // As `CONFIG SET hz` does (and Redis): any value is taken, and clamped to 1..=500.
+    config.hz = config.hz.clamp(1, 500);
     let expiry_control = Arc::new(ExpiryControl::new(config.hz));
     let pubsub = Arc::new(PubSub::default());
     let notify = Arc::new(Notifier::new(pubsub.clone()));
@@ -237,9 +239,9 @@ impl Server {
 }
 
 /// How long shutdown waits for connections to finish on their own before killing them.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 /// The longest a shutdown takes.
-pub const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
+pub const SHUTDOWN_LIMIT: Duration = Duration::from_millis(2000);
 
 /// A running server.
 pub struct ServerHandle {

@@ -61,7 +61,7 @@ fn keys_matches_globs_and_skips_expired() {
     let mut c = server.raw();
     c.expect("MSET lock:a 1 lock:b 2 other 3", "+OK\r\n");
     c.expect("SET lock:c 3 PX 10", "+OK\r\n");
-    server.advance_ms(10);
+    server.advance_past_ms(10);
     let reply = c.call("KEYS lock:*");
     assert!(reply.starts_with("*2\r\n"), "{reply}");
     assert!(reply.contains("lock:a") && reply.contains("lock:b"));
@@ -206,7 +206,7 @@ fn swapdb_exchanges_databases() {
     c.expect("GET b", "$3\r\none\r\n");
     in_db1.expect("GET a", "$4\r\nzero\r\n");
     in_db1.expect("PTTL t", ":100\r\n");
-    server.advance_ms(100);
+    server.advance_past_ms(100);
     in_db1.expect("EXISTS t", ":0\r\n");
     c.expect("SWAPDB 1 1", "+OK\r\n");
     c.expect("SWAPDB 0 16", "-ERR DB index is out of range\r\n");
@@ -251,7 +251,7 @@ fn randomkey_returns_a_live_key() {
         c.expect("RANDOMKEY", "$4\r\nonly\r\n");
     }
     c.expect("PEXPIRE only 5", ":1\r\n");
-    server.advance_ms(5);
+    server.advance_past_ms(5);
     c.expect("RANDOMKEY", "$-1\r\n");
 }
 

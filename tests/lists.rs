@@ -371,7 +371,7 @@ fn blocking_pops_inside_scripts_do_not_block() {
             shared: &shared,
             client,
             locks: &mut locks,
-            now_ms: shared.keyspace.now_ms(),
+            now: shared.keyspace.now(),
             in_script: true,
         };
         let args: Vec<Bytes> = words

@@ -271,6 +271,8 @@ fn granted_exactly_at_the_holders_deadline() {
     server.advance_ms(99);
     admin.expect("GET e", "$6\r\nholder\r\n");
     server.advance_ms(1);
+    admin.expect("GET e", "$6\r\nholder\r\n");
+    server.advance_past_ms(0);
     // The first access after the deadline expires the key and grants the waiter at that
     // instant (the access itself saw the key gone): its lease is the full 5000 ms of the
     // manual clock.
@@ -413,7 +415,7 @@ fn a_granted_waiter_whose_client_is_gone_does_not_strand_the_lock() {
         }
         if with_gone {
             held_for_lease += 1;
-            server.advance_ms(1000);
+            server.advance_past_ms(1000);
             admin.call(&format!("EXISTS {key}"));
         } else {
             handed_on += 1;
@@ -439,7 +441,7 @@ fn fencing_tokens_increase_across_grants_and_restarts() {
         // Expiry, DEL and waiters' grants all take new tokens too.
         let token = acquire(&mut c, "LOCK.ACQUIRE f x PX 10");
         assert!(token > last);
-        server.advance_ms(10);
+        server.advance_past_ms(10);
         let token2 = acquire(&mut c, "LOCK.ACQUIRE f y PX 10");
         assert!(token2 > token);
         c.expect("DEL f", ":1\r\n");
@@ -516,7 +518,7 @@ fn locks_taken_with_set_nx_are_the_same_locks() {
         send(&mut waiter, "LOCK.ACQUIRE s w PX 60000 WAIT 10000");
         until_waiters(&mut admin, "s", 1);
         if release == "expiry" {
-            server.advance_ms(1000);
+            server.advance_past_ms(1000);
             admin.call("EXISTS s");
         } else {
             holder.call(release);
@@ -569,7 +571,7 @@ fn lock_list_shows_held_and_waited_locks() {
     c.expect("SELECT 1", "+OK\r\n");
     c.expect("LOCK.LIST", "*0\r\n");
     c.expect("SELECT 0", "+OK\r\n");
-    server.advance_ms(1000);
+    server.advance_past_ms(1000);
     c.expect("LOCK.LIST job:*", "*0\r\n");
     drop(waiter);
 }

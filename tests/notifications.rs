@@ -130,7 +130,7 @@ fn active_expiry_publishes_expired_without_any_client_touching_the_key() {
     );
     let mut c = server.raw();
     c.expect("SET lock:orders tok PX 30000", "+OK\r\n");
-    server.advance_ms(30_000);
+    server.advance_past_ms(30_000);
     // The background expiry task (10 times a second) finds it: no client reads the key.
     assert_eq!(
         sub.read_text(),
@@ -155,7 +155,7 @@ fn lazy_expiry_publishes_expired() {
     c.expect("SET lock tok PX 100", "+OK\r\n");
     expect_event(&mut sub, 0, "set", "lock");
     expect_event(&mut sub, 0, "expire", "lock");
-    server.advance_ms(100);
+    server.advance_past_ms(100);
     sub.expect_silence(50);
     c.expect("GET lock", "$-1\r\n");
     expect_event(&mut sub, 0, "expired", "lock");
@@ -163,7 +163,7 @@ fn lazy_expiry_publishes_expired() {
     c.expect("SET lock tok-a PX 100", "+OK\r\n");
     expect_event(&mut sub, 0, "set", "lock");
     expect_event(&mut sub, 0, "expire", "lock");
-    server.advance_ms(100);
+    server.advance_past_ms(100);
     c.expect("SET lock tok-b", "+OK\r\n");
     expect_event(&mut sub, 0, "expired", "lock");
     expect_event(&mut sub, 0, "set", "lock");

@@ -328,7 +328,7 @@ fn publish_through_the_nested_path_scripts_use() {
         shared: &shared,
         client: &mut client,
         locks: &mut locks,
-        now_ms: shared.keyspace.now_ms(),
+        now: shared.keyspace.now(),
         in_script: true,
     };
     let args = [

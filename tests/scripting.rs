@@ -498,7 +498,7 @@ mod redis_py_lock {
         assert_eq!(ttl, 10_000);
         // A stolen lock: it expires, another takes it; the first owner's release, extend and
         // reacquire return 0 (redis-py raises LockNotOwnedError).
-        server.advance_ms(10_000);
+        server.advance_past_ms(10_000);
         assert!(acquire(&mut con, "token-b"));
         for script in [&release, &reacquire] {
             let owned: i64 = script

@@ -325,7 +325,7 @@ fn debug_hooks() {
     // With active expiry off, a due key stays stored until touched.
     c.expect("DEBUG SET-ACTIVE-EXPIRE 0", "+OK\r\n");
     c.expect("SET gone v PX 10", "+OK\r\n");
-    server.advance_ms(10);
+    server.advance_past_ms(10);
     std::thread::sleep(Duration::from_millis(300));
     assert!(c.call("INFO keyspace").contains("db0:keys=2,"));
     c.expect("DEBUG SET-ACTIVE-EXPIRE 1", "+OK\r\n");

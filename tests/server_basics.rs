@@ -33,7 +33,7 @@ fn lock_acquire_contend_release_and_expire() {
     a.expect("PTTL lock", ":20000\r\n");
     a.expect("PEXPIRE lock 30000", ":1\r\n");
     a.expect("SET lock tok-a XX PX 5000", "+OK\r\n");
-    server.advance_ms(5_000);
+    server.advance_past_ms(5_000);
     b.expect("GET lock", "$-1\r\n");
     b.expect("SET lock tok-b NX PX 1000", "+OK\r\n");
     b.expect("DELEX lock IFEQ tok-a", ":0\r\n");

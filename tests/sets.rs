@@ -373,7 +373,7 @@ fn aggregates_expire() {
     }
     c.expect("SADD s b", ":1\r\n");
     c.expect("PTTL s", ":100\r\n");
-    server.advance_ms(100);
+    server.advance_past_ms(100);
     c.expect("SCARD s", ":0\r\n");
     c.expect("LLEN l", ":0\r\n");
     c.expect("HGET h f", "$-1\r\n");

@@ -115,14 +115,14 @@ fn watched_lock_key_expiring_aborts_exec() {
     let mut a = server.raw();
     a.expect("SET lock tok-a PX 1000", "+OK\r\n");
     a.expect("WATCH lock", "+OK\r\n");
-    server.advance_ms(1000);
+    server.advance_past_ms(1000);
     a.expect("MULTI", "+OK\r\n");
     a.expect("SET lock tok-a PX 1000", "+QUEUED\r\n");
     a.expect("EXEC", "*-1\r\n");
     a.expect("GET lock", "$-1\r\n");
     // A key that had already expired when watched is not a change.
     a.expect("SET lock tok-a PX 1000", "+OK\r\n");
-    server.advance_ms(1000);
+    server.advance_past_ms(1000);
     a.expect("WATCH lock", "+OK\r\n");
     a.expect("MULTI", "+OK\r\n");
     a.expect("SET lock tok-b PX 1000", "+QUEUED\r\n");
@@ -131,7 +131,7 @@ fn watched_lock_key_expiring_aborts_exec() {
     a.send(b"HELLO 3\r\n");
     a.read_reply();
     a.expect("WATCH lock", "+OK\r\n");
-    server.advance_ms(1000);
+    server.advance_past_ms(1000);
     a.expect("MULTI", "+OK\r\n");
     a.expect("GET lock", "+QUEUED\r\n");
     a.expect("EXEC", "_\r\n");

@@ -2,6 +2,7 @@
 //! `WRONGTYPE` for another type and deletes an aggregate its command emptied (none is ever
 //! stored empty), the `*SCAN` options, and the count rules of `SRANDMEMBER`/`HRANDFIELD`.
 
+use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::{args, Ctx};
@@ -55,9 +56,9 @@ kind!(ZSet, ZSet);
 pub fn read<'s, K: Kind>(
     shard: &'s mut Shard,
     key: &[u8],
-    now_ms: u64,
+    now: MonoTime,
 ) -> Result<Option<&'s K>, Error> {
-    match shard.get(key, now_ms) {
+    match shard.get(key, now) {
         None => Ok(None),
         Some(entry) => K::of(&entry.value).map(Some).ok_or(errors::WRONGTYPE),
     }
@@ -69,27 +70,27 @@ pub fn read<'s, K: Kind>(
 pub fn modify<K: Kind, R>(
     shard: &mut Shard,
     key: &[u8],
-    now_ms: u64,
+    now: MonoTime,
     create: bool,
     change: impl FnOnce(&mut K) -> R,
 ) -> Result<Option<R>, Error> {
-    match shard.get(key, now_ms) {
+    match shard.get(key, now) {
         Some(entry) if K::of(&entry.value).is_none() => return Err(errors::WRONGTYPE),
         Some(_) => {}
         None if create => {
-            shard.insert(key, K::default().wrap(), NO_DEADLINE, now_ms);
+            shard.insert(key, K::default().wrap(), NO_DEADLINE, now);
         }
         None => return Ok(None),
     }
     let Some(value) = shard
-        .get_mut(key, now_ms)
+        .get_mut(key, now)
         .and_then(|e| K::of_mut(&mut e.value))
     else {
         return Ok(None);
     };
     let result = change(value);
     if value.is_empty() {
-        shard.remove(key, now_ms);
+        shard.remove(key, now);
     }
     Ok(Some(result))
 }
@@ -101,7 +102,7 @@ pub fn remove_members<K: Kind>(
     args: &[Bytes],
     remove: impl Fn(&mut K, &Bytes) -> bool,
 ) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let removed = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -118,17 +119,17 @@ pub fn remove_members<K: Kind>(
 }
 
 /// Checks that `key` is absent or a `K`, without touching it.
-pub fn check_type<K: Kind>(shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<(), Error> {
-    read::<K>(shard, key, now_ms).map(|_| ())
+pub fn check_type<K: Kind>(shard: &mut Shard, key: &[u8], now: MonoTime) -> Result<(), Error> {
+    read::<K>(shard, key, now).map(|_| ())
 }
 
 /// Stores `value` under `key` (replacing whatever was there), or deletes the key when `value`
 /// is empty: the `*STORE` commands.
-pub fn store<K: Kind>(shard: &mut Shard, key: &[u8], value: K, now_ms: u64) {
+pub fn store<K: Kind>(shard: &mut Shard, key: &[u8], value: K, now: MonoTime) {
     if value.is_empty() {
-        shard.remove(key, now_ms);
+        shard.remove(key, now);
     } else {
-        shard.insert(key, value.wrap(), NO_DEADLINE, now_ms);
+        shard.insert(key, value.wrap(), NO_DEADLINE, now);
     }
 }
 

@@ -59,7 +59,7 @@ pub fn parse_digest(arg: &[u8]) -> Result<u64, Error> {
 
 /// Deletes `key` if it holds a string for which `condition` holds; 1 if deleted.
 fn delete_if(ctx: &mut Ctx, key: &[u8], condition: &Condition) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(key)?;
     let Some(current) = read_string(shard, key, now)? else {
         return Ok(Reply::Integer(0));
@@ -79,7 +79,7 @@ fn delifeq(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let condition = match &args[2..] {
         [] => {
-            let now = ctx.now_ms;
+            let now = ctx.now;
             let removed = ctx.shard(&args[1])?.remove(&args[1], now).is_some();
             if removed {
                 notify::key_event(ctx, class::GENERIC, "del", &args[1]);
@@ -96,7 +96,7 @@ fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn digest(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(value.map_or(Reply::Nil, |v| Reply::bulk(digest_hex(digest_of(v)))))
 }

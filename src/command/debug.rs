@@ -113,7 +113,7 @@ fn leading_int(arg: &[u8]) -> i64 {
 
 /// `DEBUG OBJECT key`: Redis's one-line description of a value.
 fn object(ctx: &mut Ctx, key: &[u8]) -> Result<Reply, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let lru_clock = (ctx.unix_ms() / 1000) & 0xFF_FFFF;
     let db = ctx.db();
     let shard = ctx.locks.shard(db, key)?;

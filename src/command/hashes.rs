@@ -56,7 +56,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> 
     if !args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity(name));
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let added = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -82,7 +82,7 @@ fn hmset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let added = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -100,7 +100,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::bulk_or_nil(
         hash.and_then(|h| h.get(&args[2])).cloned(),
@@ -108,7 +108,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let values = args[2..]
         .iter()
@@ -124,7 +124,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(
         hash.is_some_and(|h| h.contains(&args[2])) as i64
@@ -133,7 +133,7 @@ fn hexists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let delta = args::int(&args[3])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let updated = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -177,7 +177,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if delta.is_infinite() {
         return Err(Error::fixed("ERR value is NaN or Infinity"));
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let updated = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -203,7 +203,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let pairs = hash.map_or_else(Vec::new, |h| {
         h.iter()
@@ -214,13 +214,13 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(hash.map_or(0, Hash::len) as i64))
 }
 
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Array(
         hash.map_or_else(Vec::new, |h| bulks(h.keys())),
@@ -228,7 +228,7 @@ fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Array(hash.map_or_else(Vec::new, |h| {
         bulks(h.iter().map(|(_, v)| v))
@@ -236,7 +236,7 @@ fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn hstrlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let len = hash.and_then(|h| h.get(&args[2])).map_or(0, Bytes::len);
     Ok(Reply::Integer(len as i64))
@@ -250,7 +250,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         4 if args::is(&args[3], "WITHVALUES") => (Some(aggregate::random_count(&args[2])?), true),
         _ => return Err(errors::SYNTAX),
     };
-    let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
+    let (now, resp3) = (ctx.now, ctx.client.resp3);
     let hash = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)?;
     let Some((count, repeat)) = count else {
         let field = hash.and_then(|h| h.random()).map(|(f, _)| f.clone());
@@ -287,7 +287,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(hash) = read::<Hash>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };

@@ -2,11 +2,12 @@
 //! renaming and copying keys within and across databases (`RENAME`, `COPY`, `MOVE`, `SWAPDB`),
 //! and `OBJECT`. Enumerating keys (`KEYS`, `SCAN`, `RANDOMKEY`) is in `scan.rs`.
 
+use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::args;
 use super::flags::*;
-use super::strings::{deadline_from, TtlUnit};
+use super::strings::{expire_deadline, TtlUnit};
 use super::sync_spec as spec;
 use super::{CommandSpec, Ctx};
 use crate::db::{Entry, Shard, Value, NO_DEADLINE};
@@ -146,7 +147,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut removed = 0;
     for key in &args[1..] {
         if ctx.shard(key)?.remove(key, now).is_some() {
@@ -158,7 +159,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut found = 0;
     for key in &args[1..] {
         found += ctx.shard(key)?.contains(key, now) as i64;
@@ -167,7 +168,7 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn type_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let name = ctx
         .shard(&args[1])?
         .get(&args[1], now)
@@ -217,21 +218,14 @@ fn parse_expire_flags(options: &[Bytes]) -> Result<ExpireFlags, errors::Error> {
 /// counts as an infinite TTL for `GT`/`LT`). A deadline in the past deletes the key.
 fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> CommandResult {
     let flags = parse_expire_flags(&args[3..])?;
-    let value = args::int(&args[2])?;
     // Unlike SET, zero and negative times are allowed: they delete the key.
-    let deadline = if value <= 0 && matches!(unit, TtlUnit::Seconds | TtlUnit::Millis) {
-        ctx.now_ms
-    } else if value <= 0 {
-        0
-    } else {
-        deadline_from(ctx, &args[2], unit, name)?
-    };
-    let now = ctx.now_ms;
+    let deadline = expire_deadline(ctx, args::int(&args[2])?, unit, name)?;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let Some(entry) = shard.get(&args[1], now) else {
         return Ok(Reply::Integer(0));
     };
-    let current = entry.deadline_ms();
+    let current = entry.deadline();
     let allowed = (!flags.nx || current == NO_DEADLINE)
         && (!flags.xx || current != NO_DEADLINE)
         && (!flags.gt || (current != NO_DEADLINE && deadline > current))
@@ -263,11 +257,11 @@ fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// Remaining TTL in milliseconds: -2 absent, -1 no TTL.
 fn remaining_ms(ctx: &mut Ctx, key: &[u8]) -> Result<i64, errors::Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     Ok(match ctx.shard(key)?.get(key, now) {
         None => -2,
         Some(entry) if !entry.has_deadline() => -1,
-        Some(entry) => (entry.deadline_ms() - now) as i64,
+        Some(entry) => now.ms_until(entry.deadline()) as i64,
     })
 }
 
@@ -282,7 +276,7 @@ fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
     if had_ttl {
@@ -319,7 +313,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `RENAME` and `RENAMENX`: moves the value and its TTL from `src` to `dst` (both in the
 /// dispatcher's locked shards). Returns false when `only_if_absent` and `dst` exists.
 fn rename_key(ctx: &mut Ctx, src: &[u8], dst: &[u8], only_if_absent: bool) -> Result<bool, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(entry) = ctx.shard(src)?.get(src, now).cloned() else {
         return Err(errors::NO_SUCH_KEY);
     };
@@ -365,7 +359,7 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if dst_db == ctx.db() {
         return Err(SAME_OBJECT);
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(entry) = ctx.shard(key)?.get(key, now).cloned() else {
         return Ok(Reply::Integer(0));
     };
@@ -412,7 +406,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if dst_db == ctx.db() && src == dst {
         return Err(SAME_OBJECT);
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(entry) = ctx.shard(src)?.get(src, now).cloned() else {
         return Ok(Reply::Integer(0));
     };
@@ -448,7 +442,7 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     for index in keyspace.db_shards(low).chain(keyspace.db_shards(high)) {
         ctx.locks.shard_at(index)?;
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for (low_index, high_index) in keyspace.db_shards(low).zip(keyspace.db_shards(high)) {
         let low_entries = take_entries(ctx.locks.shard_at(low_index)?, now);
         let high_entries = take_entries(ctx.locks.shard_at(high_index)?, now);
@@ -462,13 +456,13 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 /// Stores a whole entry (value and deadline) under `key`.
-fn store(shard: &mut Shard, key: &[u8], entry: Entry, now: u64) {
-    let deadline = entry.deadline_ms();
+fn store(shard: &mut Shard, key: &[u8], entry: Entry, now: MonoTime) {
+    let deadline = entry.deadline();
     shard.insert(key, entry.value, deadline, now);
 }
 
 /// Empties a shard, returning its live entries.
-fn take_entries(shard: &mut Shard, now: u64) -> Vec<(Bytes, Entry)> {
+fn take_entries(shard: &mut Shard, now: MonoTime) -> Vec<(Bytes, Entry)> {
     let entries = shard
         .iter_live(now)
         .map(|(key, entry)| (Bytes::copy_from_slice(key), entry.clone()))
@@ -477,7 +471,7 @@ fn take_entries(shard: &mut Shard, now: u64) -> Vec<(Bytes, Entry)> {
     entries
 }
 
-fn put_entries(shard: &mut Shard, entries: Vec<(Bytes, Entry)>, now: u64) {
+fn put_entries(shard: &mut Shard, entries: Vec<(Bytes, Entry)>, now: MonoTime) {
     for (key, entry) in entries {
         store(shard, &key, entry, now);
     }
@@ -530,7 +524,7 @@ fn object(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             &sub.to_ascii_lowercase(),
         ));
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(entry) = ctx.shard(&args[2])?.get(&args[2], now) else {
         return Ok(Reply::Nil);
     };

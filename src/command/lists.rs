@@ -128,7 +128,7 @@ pub fn parse_end(arg: &[u8]) -> Result<End, Error> {
 /// Pushes `items` at `end` of the list at `key` (created unless `only_existing`); the new
 /// length, 0 when `only_existing` and the key is absent.
 fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let len = modify(shard, &args[1], now, !only_existing, |list: &mut List| {
         for item in &args[2..] {
@@ -166,7 +166,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CommandResult {
             return Err(errors::wrong_arity(name));
         }
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let popped = modify(shard, &args[1], now, false, |list: &mut List| {
         let wanted = count.unwrap_or(1).min(list.len());
@@ -191,14 +191,14 @@ fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn llen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let list = read::<List>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(list.map_or(0, List::len) as i64))
 }
 
 fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, stop) = (args::int(&args[2])?, args::int(&args[3])?);
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(list) = read::<List>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(Reply::Array(Vec::new()));
     };
@@ -217,7 +217,7 @@ fn position(index: i64, len: usize) -> Option<usize> {
 /// `LINDEX` looks the key up before it reads the index, as Redis does (an absent key answers
 /// nil whatever the index).
 fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(list) = read::<List>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(Reply::Nil);
     };
@@ -228,7 +228,7 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// `LSET` too checks the key (`no such key`, `WRONGTYPE`) before the index.
 fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     if read::<List>(shard, &args[1], now)?.is_none() {
         return Err(errors::NO_SUCH_KEY);
@@ -251,7 +251,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     } else {
         (count as usize, End::Left)
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let removed = modify(shard, &args[1], now, false, |list: &mut List| {
         list.remove_equal(&args[3], limit, from)
@@ -261,7 +261,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, stop) = (args::int(&args[2])?, args::int(&args[3])?);
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     modify(
         shard,
@@ -319,7 +319,7 @@ fn parse_lpos_options(options: &[Bytes]) -> Result<LposOptions, Error> {
 
 fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = parse_lpos_options(&args[3..])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let list = read::<List>(ctx.shard(&args[1])?, &args[1], now)?;
     let mut found = Vec::new();
     if let Some(list) = list {
@@ -368,7 +368,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     } else {
         return Err(errors::SYNTAX);
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let len = modify(shard, &args[1], now, false, |list: &mut List| {
         let Some(pivot) = list.iter().position(|item| *item == args[3]) else {
@@ -390,7 +390,7 @@ pub fn move_element(
     from: End,
     to: End,
 ) -> Result<Option<Bytes>, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     if read::<List>(ctx.shard(source)?, source, now)?.is_none() {
         return Ok(None);
     }

@@ -120,7 +120,7 @@ fn parse_acquire_options(ctx: &Ctx, options: &[Bytes]) -> Result<AcquireOptions,
 /// command` for zero, negative or overflowing values).
 fn parse_lease(ctx: &Ctx, arg: &[u8], command: &str) -> Result<u64, Error> {
     let deadline = deadline_from(ctx, arg, TtlUnit::Millis, command)?;
-    Ok(deadline - ctx.now_ms)
+    Ok(ctx.now.ms_until(deadline))
 }
 
 /// A wait in milliseconds, with Redis's texts for millisecond timeouts.
@@ -146,7 +146,7 @@ fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
         ttl_ms: options.ttl_ms,
         reentrant: options.reentrant,
     };
-    let (shared, now) = (ctx.shared, ctx.now_ms);
+    let (shared, now) = (ctx.shared, ctx.now);
     let key = &args[1];
     match acquire_in_turn(ctx.shard(key)?, key, &request, now, &shared.fencing)? {
         Acquired::Granted(grant) => return Ok(Outcome::Reply(fencing_reply(grant))),
@@ -176,7 +176,7 @@ fn acquire(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
 /// `LOCK.RELEASE key token`: 1 when `token` held the lock (one hold released; the key deleted,
 /// and the next waiter granted, at the last), else 0.
 fn release(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let released = grant::release(ctx.shard(&args[1])?, &args[1], &args[2], now)?;
     Ok(Reply::Integer(released as i64))
 }
@@ -187,7 +187,7 @@ fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         return Err(errors::SYNTAX);
     }
     let ttl_ms = parse_lease(ctx, &args[4], "lock.extend")?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let extended = grant::extend(ctx.shard(&args[1])?, &args[1], &args[2], ttl_ms, now)?;
     Ok(Reply::Integer(extended as i64))
 }
@@ -196,14 +196,14 @@ fn extend(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// holder's `token`, `ttl_ms` (-1 without a TTL), `fencing_token` (null for a lock not taken by
 /// `LOCK.ACQUIRE`), `hold_count` and `waiters`.
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let (now, key) = (ctx.now_ms, &args[1]);
+    let (now, key) = (ctx.now, &args[1]);
     let shard = ctx.shard(key)?;
     let Some(token) = read_string(shard, key, now)?.map(Str::to_bytes) else {
         return Ok(Reply::Nil);
     };
     let ttl_ms = match shard.peek_deadline(key, now) {
         Some(NO_DEADLINE) | None => -1,
-        Some(deadline) => (deadline - now) as i64,
+        Some(deadline) => now.ms_until(deadline) as i64,
     };
     let (fencing, holds) = match shard.lock_meta(key, now) {
         Some(meta) => (
@@ -228,14 +228,16 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// `LOCK.LIST [pattern]`: the locks of the selected database, sorted: keys granted by
 /// `LOCK.ACQUIRE` that are still held, and held keys that clients are waiting on (however they
-/// were taken). A plain `SET NX PX` key nobody waits on is just a string to latchkey.
+/// were taken). A plain `SET NX PX` key nobody waits on is just a string to latchkey. Only keys
+/// within the user's ACL key patterns are listed.
 fn list(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let pattern = match &args[1..] {
         [] => None,
         [pattern] => Some(pattern.clone()),
         _ => return Err(errors::SYNTAX),
     };
-    let (shared, now, db) = (ctx.shared, ctx.now_ms, ctx.db());
+    let (shared, now, db) = (ctx.shared, ctx.now, ctx.db());
+    let user = ctx.client.user.clone();
     let mut keys = Vec::new();
     for index in shared.keyspace.db_shards(db) {
         let shard = ctx.locks.shard_at(index)?;
@@ -251,6 +253,7 @@ fn list(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             granted
                 .chain(waited)
                 .filter(|key| pattern.as_ref().is_none_or(|p| glob::matches(p, key)))
+                .filter(|key| user.may_access_key(key))
                 .cloned(),
         );
     }

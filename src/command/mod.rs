@@ -41,6 +41,7 @@ pub mod transactions;
 pub mod zset_combine;
 pub mod zsets;
 
+use crate::clock::MonoTime;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
@@ -258,7 +259,7 @@ pub struct Ctx<'c, 'k> {
     pub shared: &'k Arc<Shared>,
     pub client: &'c mut Client,
     pub locks: &'c mut KeyLocks<'k>,
-    pub now_ms: u64,
+    pub now: MonoTime,
     /// Inside `EVAL`: commands flagged `NOSCRIPT` are refused, blocking ones do not block.
     pub in_script: bool,
 }
@@ -284,8 +285,12 @@ impl<'c, 'k> Ctx<'c, 'k> {
 
     /// The wall-clock time of this command in Unix milliseconds.
     pub fn unix_ms(&self) -> u64 {
-        let clock = &self.shared.keyspace.clock;
-        clock.unix_ms()
+        self.unix_us() / 1000
+    }
+
+    /// The wall-clock time of this command in Unix microseconds.
+    pub fn unix_us(&self) -> u64 {
+        self.shared.keyspace.clock.unix_us()
     }
 }
 
@@ -317,12 +322,12 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
     if let Err(error) = lock_declared_keys(&mut locks, client.db, spec, args) {
         return Outcome::Reply(error.into());
     }
-    let now_ms = shared.keyspace.now_ms();
+    let now = shared.keyspace.now();
     let mut ctx = Ctx {
         shared,
         client,
         locks: &mut locks,
-        now_ms,
+        now,
         in_script: false,
     };
     run(&mut ctx, spec, args)

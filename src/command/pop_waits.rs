@@ -13,6 +13,7 @@
 //! Timeouts are real time (tokio's timer), not the keyspace clock. Inside a script or a
 //! transaction nothing blocks: an empty key answers as an expired timeout would.
 
+use crate::clock::MonoTime;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,12 +47,12 @@ enum Item {
 
 impl Source {
     /// Pops one item from `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
-    fn take(self, shard: &mut Shard, key: &[u8], now_ms: u64) -> Result<Option<Item>, Error> {
+    fn take(self, shard: &mut Shard, key: &[u8], now: MonoTime) -> Result<Option<Item>, Error> {
         let popped = match self {
-            Source::List(end) => modify(shard, key, now_ms, false, |list: &mut List| {
+            Source::List(end) => modify(shard, key, now, false, |list: &mut List| {
                 list.pop(end).map(Item::Element)
             })?,
-            Source::ZSet { highest } => modify(shard, key, now_ms, false, |zset: &mut ZSet| {
+            Source::ZSet { highest } => modify(shard, key, now, false, |zset: &mut ZSet| {
                 let (score, member) = zset
                     .iter_from(0, highest)
                     .next()
@@ -64,15 +65,15 @@ impl Source {
     }
 
     /// Puts an item back where [`Source::take`] found it.
-    fn put_back(self, shard: &mut Shard, key: &[u8], now_ms: u64, item: Item) {
+    fn put_back(self, shard: &mut Shard, key: &[u8], now: MonoTime, item: Item) {
         let _ = match (self, item) {
             (Source::List(end), Item::Element(element)) => {
-                modify(shard, key, now_ms, true, |list: &mut List| {
+                modify(shard, key, now, true, |list: &mut List| {
                     list.push(end, element)
                 })
             }
             (Source::ZSet { .. }, Item::Scored(member, score)) => {
-                modify(shard, key, now_ms, true, |zset: &mut ZSet| {
+                modify(shard, key, now, true, |zset: &mut ZSet| {
                     zset.insert(member, score);
                 })
             }
@@ -93,7 +94,7 @@ struct PopWaiter {
 }
 
 impl KeyWaiter for PopWaiter {
-    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now: MonoTime) -> bool {
         let mut slot = self.slot.lock();
         match slot.as_ref() {
             None => return true,
@@ -104,7 +105,7 @@ impl KeyWaiter for PopWaiter {
             Some(_) => {}
         }
         // A key of another type leaves the waiter blocked, as in Redis.
-        let Ok(Some(item)) = self.source.take(shard, key, now_ms) else {
+        let Ok(Some(item)) = self.source.take(shard, key, now) else {
             return false;
         };
         let Some(sender) = slot.take() else {
@@ -113,7 +114,7 @@ impl KeyWaiter for PopWaiter {
         if let Err((_, item)) = sender.send((key.clone(), item)) {
             // The client left between the check and the send: the item goes back, to be
             // offered to the next waiter in the queue.
-            self.source.put_back(shard, key, now_ms, item);
+            self.source.put_back(shard, key, now, item);
         }
         true
     }
@@ -187,7 +188,7 @@ impl Drop for Pending {
 /// shard itself; releasing it offers the item to the key's next waiter.
 fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, source: Source, item: Item) {
     let mut locks = KeyLocks::new(keyspace);
-    let now = keyspace.now_ms();
+    let now = keyspace.now();
     if let Ok(shard) = locks.shard(db, key) {
         source.put_back(shard, key, now, item);
     }
@@ -235,7 +236,7 @@ fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Er
 fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome, Error> {
     let (keys, timeout) = args[1..].split_at(args.len() - 2);
     let timeout = parse_timeout(&timeout[0])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for key in keys {
         if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
             return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
@@ -317,7 +318,7 @@ fn finish_move(
     item: Bytes,
 ) -> Reply {
     let mut locks = KeyLocks::new(keyspace);
-    let now = keyspace.now_ms();
+    let now = keyspace.now();
     let keys = [&source[..], &destination[..]];
     if let Err(error) = locks.lock_keys(db, keys) {
         return error.into();
@@ -358,7 +359,7 @@ mod tests {
 
     fn list_items(keyspace: &Keyspace, key: &[u8]) -> Vec<Bytes> {
         let mut locks = KeyLocks::new(keyspace);
-        let now = keyspace.now_ms();
+        let now = keyspace.now();
         let shard = locks.shard(0, key).unwrap();
         super::super::aggregate::read::<List>(shard, key, now)
             .unwrap()
@@ -412,7 +413,7 @@ mod tests {
             };
             shard.add_waiter(b"q", Box::new(waiter));
         }
-        modify(shard, b"q", 0, true, |list: &mut List| {
+        modify(shard, b"q", MonoTime::default(), true, |list: &mut List| {
             list.push(End::Right, Bytes::from("x"))
         })
         .unwrap();
@@ -470,7 +471,7 @@ mod zset_tests {
         drop(pending);
         let mut locks = KeyLocks::new(&keyspace);
         let shard = locks.shard(0, b"z").unwrap();
-        let zset = super::super::aggregate::read::<ZSet>(shard, b"z", 0)
+        let zset = super::super::aggregate::read::<ZSet>(shard, b"z", MonoTime::default())
             .unwrap()
             .unwrap();
         assert_eq!(zset.score(b"m"), Some(2.5));

@@ -50,7 +50,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let pattern = &args[1][..];
     let everything = pattern == b"*";
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut found = Vec::new();
     for index in ctx.shared.keyspace.db_shards(ctx.db()) {
         let shard = ctx.locks.shard_at(index)?;
@@ -67,7 +67,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `RANDOMKEY`: a live key of the selected database, or nil. A shard is chosen with a weight
 /// equal to its size, then a key in it.
 fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shards = ctx.shared.keyspace.db_shards(ctx.db());
     let mut sizes = Vec::with_capacity(shards.len());
     for index in shards.clone() {
@@ -189,7 +189,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         shards: keyspace.shards_per_db(),
     };
     let (mut shard, mut from) = layout.decode(options.cursor);
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut found = Vec::new();
     let mut examined = 0;
     let mut next_cursor = 0;

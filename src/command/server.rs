@@ -89,7 +89,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let db = ctx.db();
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut count = 0;
     for index in ctx.shared.keyspace.db_shards(db) {
         count += ctx.locks.shard_at(index)?.iter_live(now).count();
@@ -354,7 +354,7 @@ fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         _ => return Err(errors::SYNTAX),
     }
     let key = &args[2];
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let db = ctx.db();
     let shard = ctx.locks.shard(db, key)?;
     Ok(shard.get(key, now).map_or(Reply::Nil, |entry| {

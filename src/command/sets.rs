@@ -122,7 +122,7 @@ fn bulk_set(members: Vec<Bytes>) -> Reply {
 }
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let added = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -145,13 +145,13 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn smembers(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(bulk_set(set.map_or_else(Vec::new, ordered_members)))
 }
 
 fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(
         set.is_some_and(|s| s.contains(&args[2])) as i64
@@ -159,7 +159,7 @@ fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     let found = args[2..]
         .iter()
@@ -169,7 +169,7 @@ fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn scard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(set.map_or(0, Set::len) as i64))
 }
@@ -181,7 +181,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         3 => Some(aggregate::positive_count(&args[2])?),
         _ => return Err(errors::SYNTAX),
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let popped = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -220,7 +220,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         3 => Some(aggregate::random_count(&args[2])?),
         _ => return Err(errors::SYNTAX),
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let set = read::<Set>(ctx.shard(&args[1])?, &args[1], now)?;
     let Some((count, repeat)) = count else {
         let member = set.and_then(|s| s.random()).map(|(m, _)| m.clone());
@@ -243,7 +243,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (source, destination, member) = (&args[1], &args[2], &args[3]);
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(source_set) = read::<Set>(ctx.shard(source)?, source, now)? else {
         return Ok(Reply::Integer(0));
     };
@@ -267,7 +267,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// The intersection of the sets at `keys`, stopping at `limit` members (0: no limit).
 fn intersection(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Bytes>, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut sizes = Vec::with_capacity(keys.len());
     for key in keys {
         match read::<Set>(ctx.shard(key)?, key, now)? {
@@ -300,7 +300,7 @@ fn intersection(ctx: &mut Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Bytes
 
 /// The union of the sets at `keys`.
 fn union(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for key in keys {
         aggregate::check_type::<Set>(ctx.shard(key)?, key, now)?;
     }
@@ -319,7 +319,7 @@ fn union(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
 
 /// The members of the first set that are in none of the others.
 fn difference(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Bytes>, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for key in keys {
         aggregate::check_type::<Set>(ctx.shard(key)?, key, now)?;
     }
@@ -354,7 +354,7 @@ fn store_members(ctx: &mut Ctx, destination: &[u8], members: Vec<Bytes>) -> Comm
     for member in members {
         set.insert(member, ());
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     store(ctx.shard(destination)?, destination, set, now);
     Ok(Reply::Integer(count as i64))
 }
@@ -406,7 +406,7 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(set) = read::<Set>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };

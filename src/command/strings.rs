@@ -1,6 +1,7 @@
 //! String commands: `SET` and its options (the lock acquire), `GET`, the `INCR` family (fencing
 //! counters), `MSET`/`MGET` and the rest of the string surface locks use.
 
+use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::args::{self, is};
@@ -82,9 +83,9 @@ pub const COMMANDS: &[CommandSpec] = &[
 pub fn read_string<'s>(
     shard: &'s mut Shard,
     key: &[u8],
-    now_ms: u64,
+    now: MonoTime,
 ) -> Result<Option<&'s Str>, Error> {
-    match shard.get(key, now_ms) {
+    match shard.get(key, now) {
         None => Ok(None),
         Some(entry) => match &entry.value {
             Value::Str(bytes) => Ok(Some(bytes)),
@@ -101,8 +102,8 @@ pub enum Expiry {
     Clear,
     /// Keep the current TTL (`KEEPTTL`).
     Keep,
-    /// A deadline in monotonic milliseconds.
-    At(u64),
+    /// A deadline on the monotonic clock.
+    At(MonoTime),
 }
 
 /// The condition of a `SET`: `NX`, `XX`, or a compare (Redis 8.4).
@@ -151,27 +152,57 @@ pub enum TtlUnit {
     UnixMillis,
 }
 
-/// Converts an expire argument to a monotonic deadline, with Redis's checks: an integer,
-/// positive (`invalid expire time in '<cmd>' command` otherwise), no overflow. Absolute
-/// (`EXAT`/`PXAT`) times are converted from the wall clock now.
-pub fn deadline_from(ctx: &Ctx, arg: &[u8], unit: TtlUnit, command: &str) -> Result<u64, Error> {
+/// Converts a `SET`-style expire argument (`EX`/`PX`/`EXAT`/`PXAT`, `SETEX`, `GETEX`, a lock's
+/// lease) to a monotonic deadline, with Redis's checks: an integer, positive, no overflow when
+/// converted to milliseconds and added to the current Unix time (`invalid expire time in
+/// '<cmd>' command` otherwise).
+pub fn deadline_from(
+    ctx: &Ctx,
+    arg: &[u8],
+    unit: TtlUnit,
+    command: &str,
+) -> Result<MonoTime, Error> {
     let value = args::int(arg)?;
-    let invalid = || errors::invalid_expire(command);
     if value <= 0 {
-        return Err(invalid());
+        return Err(errors::invalid_expire(command));
     }
+    expire_deadline(ctx, value, unit, command)
+}
+
+/// Converts an `EXPIRE`-family time to a monotonic deadline with Redis 7.0's overflow checks
+/// (in seconds, within `i64` once multiplied by 1000; relative times, within `i64` once the
+/// current Unix time in milliseconds is added). Zero and negative times are allowed: they give
+/// a deadline already due. A relative time counts from this command's clock reading, to the
+/// microsecond; an absolute one from the wall clock read now.
+pub fn expire_deadline(
+    ctx: &Ctx,
+    value: i64,
+    unit: TtlUnit,
+    command: &str,
+) -> Result<MonoTime, Error> {
+    let invalid = || errors::invalid_expire(command);
     let millis = match unit {
         TtlUnit::Seconds | TtlUnit::UnixSeconds => value.checked_mul(1000).ok_or_else(invalid)?,
         TtlUnit::Millis | TtlUnit::UnixMillis => value,
     };
+    let unix_us = ctx.unix_us();
     match unit {
-        TtlUnit::Seconds | TtlUnit::Millis => (ctx.now_ms as i64)
-            .checked_add(millis)
-            .map(|d| d as u64)
-            .ok_or_else(invalid),
+        TtlUnit::Seconds | TtlUnit::Millis => {
+            let unix_ms = (unix_us / 1000) as i64;
+            if millis > i64::MAX - unix_ms {
+                return Err(invalid());
+            }
+            Ok(match u64::try_from(millis) {
+                Ok(millis) if millis > 0 => ctx.now.after_ms(millis),
+                _ => ctx.now,
+            })
+        }
         TtlUnit::UnixSeconds | TtlUnit::UnixMillis => {
-            let from_now = millis - ctx.unix_ms() as i64;
-            Ok((ctx.now_ms as i64).saturating_add(from_now).max(0) as u64)
+            let from_now_us = i128::from(millis) * 1000 - i128::from(unix_us);
+            Ok(match u64::try_from(from_now_us) {
+                Ok(micros) if micros > 0 => ctx.now.after_micros(micros),
+                _ => ctx.now,
+            })
         }
     }
 }
@@ -256,21 +287,21 @@ pub fn set_string(
     key: &[u8],
     value: Bytes,
     options: &SetOptions,
-    now_ms: u64,
+    now: MonoTime,
 ) -> Result<(bool, Option<Str>), Error> {
     let needs_value = options.get
         || !matches!(
             options.condition,
             Condition::Always | Condition::IfAbsent | Condition::IfPresent
         );
-    let (present, previous, old_deadline) = match shard.get(key, now_ms) {
+    let (present, previous, old_deadline) = match shard.get(key, now) {
         None => (false, None, NO_DEADLINE),
         Some(entry) => match &entry.value {
-            Value::Str(bytes) => (true, Some(bytes.clone()), entry.deadline_ms()),
+            Value::Str(bytes) => (true, Some(bytes.clone()), entry.deadline()),
             #[allow(unreachable_patterns)]
             _ if needs_value => return Err(errors::WRONGTYPE),
             #[allow(unreachable_patterns)]
-            _ => (true, None, entry.deadline_ms()),
+            _ => (true, None, entry.deadline()),
         },
     };
     let holds = match &options.condition {
@@ -286,18 +317,19 @@ pub fn set_string(
         Expiry::Keep => old_deadline,
         Expiry::At(deadline) => deadline,
     };
-    if deadline <= now_ms {
-        // An absolute time already past: the key is set and at once expired, as in Redis.
-        shard.remove(key, now_ms);
+    if deadline <= now {
+        // An absolute time already due (Redis's `checkAlreadyExpired`: `when <= now`): the key
+        // is set and at once expired, as in Redis.
+        shard.remove(key, now);
     } else {
-        shard.insert(key, Value::Str(Str::from(value)), deadline, now_ms);
+        shard.insert(key, Value::Str(Str::from(value)), deadline, now);
     }
     Ok((true, previous))
 }
 
 fn set(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let options = parse_set_options(ctx, &args[3..])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let (stored, previous) = set_string(
         ctx.shard(&args[1])?,
         &args[1],
@@ -321,7 +353,7 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         get: false,
         expiry: Expiry::Clear,
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let (stored, _) = set_string(
         ctx.shard(&args[1])?,
         &args[1],
@@ -340,11 +372,7 @@ fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
     notify::key_event(ctx, class::STRING, "set", key);
     if let Expiry::At(deadline) = expiry {
-        let event = if deadline > ctx.now_ms {
-            "expire"
-        } else {
-            "del"
-        };
+        let event = if deadline > ctx.now { "expire" } else { "del" };
         notify::key_event(ctx, class::GENERIC, event, key);
     }
 }
@@ -359,7 +387,7 @@ fn psetex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> CommandResult {
     let deadline = deadline_from(ctx, &args[2], unit, name)?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     ctx.shard(&args[1])?
         .insert(&args[1], Value::Str(Str::from(&args[3])), deadline, now);
     notify_set(ctx, &args[1], Expiry::At(deadline));
@@ -367,13 +395,13 @@ fn set_with_ttl(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> Com
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let value = read_string(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::bulk_or_nil(value.map(Str::to_bytes)))
 }
 
 fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
     if value.is_some() {
@@ -394,7 +422,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
         _ => return Err(errors::SYNTAX),
     };
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(&args[1])?;
     let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
     if let (Some(_), Some(deadline)) = (&value, expiry) {
@@ -414,7 +442,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn mget(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut values = Vec::with_capacity(args.len() - 1);
     for key in &args[1..] {
         // MGET answers nil for a key of another type rather than failing.
@@ -431,7 +459,7 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("mset"));
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for pair in args[1..].chunks(2) {
         ctx.shard(&pair[0])?
             .insert(&pair[0], Value::Str(Str::from(&pair[1])), NO_DEADLINE, now);
@@ -444,7 +472,7 @@ fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     if args.len().is_multiple_of(2) {
         return Err(errors::wrong_arity("msetnx"));
     }
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for pair in args[1..].chunks(2) {
         if ctx.shard(&pair[0])?.contains(&pair[0], now) {
             return Ok(Reply::Integer(0));
@@ -456,7 +484,7 @@ fn msetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let (start, end) = (args::int(&args[2])?, args::int(&args[3])?);
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(value) = read_string(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(Reply::bulk(Bytes::new()));
     };
@@ -483,14 +511,14 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn strlen(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let len = read_string(ctx.shard(&args[1])?, &args[1], now)?.map_or(0, |v| v.len());
     Ok(Reply::Integer(len as i64))
 }
 
 /// Adds `delta` to the integer stored at `key` (absent = 0), keeping its TTL.
 fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(key)?;
     let current = match read_string(shard, key, now)? {
         None => 0,

@@ -183,7 +183,7 @@ fn script_keys<'a>(spec: &CommandSpec, args: &'a [Bytes]) -> Option<&'a [Bytes]>
 /// Whether no watched key changed since `WATCH`. Due keys are expired first: a watched key
 /// whose deadline passed counts as changed even if nobody touched it.
 fn watches_intact(ctx: &mut Ctx) -> Result<bool, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for watched in &ctx.client.watched {
         let shard = ctx.locks.shard(watched.db, &watched.key)?;
         shard.get(&watched.key, now);
@@ -199,7 +199,7 @@ fn watch(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         return Err(WATCH_INSIDE_MULTI);
     }
     let db = ctx.client.db;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     for key in &args[1..] {
         if ctx
             .client

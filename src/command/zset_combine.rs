@@ -4,6 +4,7 @@
 //! Their keys follow `numkeys`, so the table gives no key positions and each handler locks
 //! its keys itself (all at once, in the keyspace's order).
 
+use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::aggregate::{read, store};
@@ -107,7 +108,7 @@ fn input_keys<'a>(args: &'a [Bytes], at: usize, name: &str) -> Result<&'a [Bytes
 /// Reads each input as a sorted set or a set (`WRONGTYPE` for anything else); an absent key
 /// is an empty input.
 fn read_inputs(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<Input>>, Error> {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let mut inputs = Vec::with_capacity(keys.len());
     for key in keys {
         inputs.push(read_input(ctx.shard(key)?, key, now)?);
@@ -115,7 +116,7 @@ fn read_inputs(ctx: &mut Ctx, keys: &[Bytes]) -> Result<Vec<Option<Input>>, Erro
     Ok(inputs)
 }
 
-fn read_input(shard: &mut Shard, key: &[u8], now: u64) -> Result<Option<Input>, Error> {
+fn read_input(shard: &mut Shard, key: &[u8], now: MonoTime) -> Result<Option<Input>, Error> {
     if let Ok(Some(set)) = read::<Set>(shard, key, now) {
         return Ok(Some(set.keys().map(|m| (m.clone(), 1.0)).collect()));
     }
@@ -277,7 +278,7 @@ fn combine_store(ctx: &mut Ctx, args: &[Bytes], operation: Operation, name: &str
     let request = parse_options(keys, &args[3 + keys.len()..], operation, true, false)?;
     let result = compute(inputs, &request, operation);
     let count = result.len();
-    let now = ctx.now_ms;
+    let now = ctx.now;
     store(ctx.shard(&args[1])?, &args[1], result, now);
     Ok(Reply::Integer(count as i64))
 }

@@ -208,7 +208,7 @@ fn apply_zadd(
     flags: &ZaddFlags,
     pairs: &[(f64, Bytes)],
 ) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let shard = ctx.shard(key)?;
     let outcome = modify(shard, key, now, !flags.xx, |zset: &mut ZSet| {
         let mut outcome = ZaddOutcome::default();
@@ -234,20 +234,20 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn zcard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     Ok(Reply::Integer(zset.map_or(0, ZSet::len) as i64))
 }
 
 fn zscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let score = zset.and_then(|z| z.score(&args[2]));
     Ok(score.map_or(Reply::Nil, Reply::Double))
 }
 
 fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let scores = args[2..]
         .iter()
@@ -260,7 +260,7 @@ fn zmscore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn rank(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let rank = zset.and_then(|z| {
         let rank = z.rank(&args[2])?;
@@ -499,7 +499,7 @@ fn range_generic(
     reverse: Option<bool>,
 ) -> CommandResult {
     let query = parse_range_query(&args[2..], kind, reverse, false)?;
-    let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
+    let (now, resp3) = (ctx.now, ctx.client.resp3);
     let items = match read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? {
         Some(zset) => select(zset, &query),
         None => Vec::new(),
@@ -515,7 +515,7 @@ fn zrange(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// stored with its scores (an empty one deletes `dst`); its size.
 fn zrangestore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let query = parse_range_query(&args[3..], None, None, true)?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let items = match read::<ZSet>(ctx.shard(&args[2])?, &args[2], now)? {
         Some(zset) => select(zset, &query),
         None => Vec::new(),
@@ -537,7 +537,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         4 if is(&args[3], "WITHSCORES") => (Some(aggregate::random_count(&args[2])?), true),
         _ => return Err(errors::SYNTAX),
     };
-    let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
+    let (now, resp3) = (ctx.now, ctx.client.resp3);
     let zset = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?;
     let Some((count, repeat)) = count else {
         let member = zset.and_then(|z| z.random()).map(|(m, _)| m.clone());
@@ -585,7 +585,7 @@ fn zrevrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 }
 
 fn count_range(ctx: &mut Ctx, args: &[Bytes], range: Range) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let count = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)?.map_or(0, |zset| {
         let (start, end) = range.ranks(zset);
         end - start
@@ -605,7 +605,7 @@ fn zlexcount(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 
 /// Removes the members a query selects; how many.
 fn remove_selected(ctx: &mut Ctx, key: &[u8], query: RangeQuery) -> CommandResult {
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let removed = modify(ctx.shard(key)?, key, now, false, |zset: &mut ZSet| {
         let selected = select(zset, &query);
         for (_, member) in &selected {
@@ -648,7 +648,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
         3 => Some(aggregate::positive_count(&args[2])?),
         _ => return Err(errors::SYNTAX),
     };
-    let (now, resp3) = (ctx.now_ms, ctx.client.resp3);
+    let (now, resp3) = (ctx.now, ctx.client.resp3);
     let popped = modify(
         ctx.shard(&args[1])?,
         &args[1],
@@ -681,7 +681,7 @@ fn zpopmax(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// `ZSCAN`: members and scores, flat, scores as bulk strings (in RESP3 too).
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     ScanArgs::cursor(&args[2])?;
-    let now = ctx.now_ms;
+    let now = ctx.now;
     let Some(zset) = read::<ZSet>(ctx.shard(&args[1])?, &args[1], now)? else {
         return Ok(scan_reply(0, Vec::new()));
     };

@@ -5,8 +5,10 @@ use super::list::List;
 use super::string::Str;
 use super::zset::ZSet;
 
+use crate::clock::MonoTime;
+
 /// A deadline that never comes: the key has no TTL.
-pub const NO_DEADLINE: u64 = u64::MAX;
+pub const NO_DEADLINE: MonoTime = MonoTime::NEVER;
 
 /// A stored value. Each Redis type is one variant; commands of one type meeting another get
 /// `WRONGTYPE`. The aggregates are never stored empty: the command that empties one deletes
@@ -93,27 +95,28 @@ impl Value {
     }
 }
 
-/// A key's entry: its value and its deadline in monotonic milliseconds ([`NO_DEADLINE`] for a
+/// A key's entry: its value and its deadline on the monotonic clock ([`NO_DEADLINE`] for a
 /// key without a TTL). The deadline is private: it changes only through the shard, which keeps
 /// its expiry index in step.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub value: Value,
-    pub(crate) deadline_ms: u64,
+    pub(crate) deadline: MonoTime,
 }
 
 impl Entry {
-    pub fn deadline_ms(&self) -> u64 {
-        self.deadline_ms
+    pub fn deadline(&self) -> MonoTime {
+        self.deadline
     }
 
     pub fn has_deadline(&self) -> bool {
-        self.deadline_ms != NO_DEADLINE
+        self.deadline != NO_DEADLINE
     }
 
-    /// Expired at `now_ms`: a key whose deadline has come is absent.
-    pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.deadline_ms <= now_ms
+    /// Expired at `now`: only once `now` is past the deadline (at the deadline itself the key
+    /// is still there), so a lease never ends before its full length.
+    pub fn is_expired(&self, now: MonoTime) -> bool {
+        self.deadline.is_past(now)
     }
 }
 

@@ -45,7 +45,7 @@ pub fn expire_cycle(keyspace: &Keyspace, budget: Duration, enabled: &AtomicBool)
             if !enabled.load(Ordering::Relaxed) {
                 return removed;
             }
-            let now = keyspace.now_ms();
+            let now = keyspace.now();
             let mut shard = keyspace.shard_mutex(index).lock();
             let walk = shard.expire_due(now, SAMPLE);
             let expired = shard.take_expired_keys();

@@ -96,7 +96,7 @@ impl<'k> KeyLocks<'k> {
         let mut expired = Vec::new();
         for (index, shard) in &mut self.held {
             if shard.has_ready() {
-                let now = *now.get_or_insert_with(|| self.keyspace.now_ms());
+                let now = *now.get_or_insert_with(|| self.keyspace.now());
                 shard.serve_ready(now);
             }
             if shard.has_expired_keys() {

@@ -35,7 +35,7 @@ pub use locks::KeyLocks;
 pub use shard::{ExpiryWalk, KeyWaiter, Shard};
 pub use string::Str;
 
-use crate::clock::SharedClock;
+use crate::clock::{MonoTime, SharedClock};
 
 /// All databases' shards, in one array: shard `s` of database `d` is at `d * shards_per_db + s`.
 /// That global index is the lock order.
@@ -143,8 +143,8 @@ impl Keyspace {
     }
 
     /// The current monotonic time in milliseconds.
-    pub fn now_ms(&self) -> u64 {
-        self.clock.now_ms()
+    pub fn now(&self) -> MonoTime {
+        self.clock.now()
     }
 
     /// Live keys and keys with a deadline in database `db`, for `INFO keyspace` and `DBSIZE`.

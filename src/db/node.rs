@@ -109,6 +109,7 @@ impl Drop for Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::MonoTime;
     use crate::db::entry::{Value, NO_DEADLINE};
     use crate::db::string::Str;
 
@@ -117,12 +118,12 @@ mod tests {
         for key in [&b""[..], b"k", b"lock:123456", &[7u8; 300]] {
             let entry = Entry {
                 value: Value::Str(Str::from("0123456789abcdef0123456789abcdef0123")),
-                deadline_ms: 42,
+                deadline: MonoTime::from_micros(42),
             };
             let mut node = Node::new(key, entry);
             assert_eq!(node.key(), key);
-            assert_eq!(node.entry().deadline_ms, 42);
-            node.entry_mut().deadline_ms = NO_DEADLINE;
+            assert_eq!(node.entry().deadline, MonoTime::from_micros(42));
+            node.entry_mut().deadline = NO_DEADLINE;
             assert!(!node.entry().has_deadline());
             let entry = node.into_entry();
             assert!(matches!(entry.value, Value::Str(s) if s.len() == 36));
@@ -143,7 +144,7 @@ mod tests {
             b"l",
             Entry {
                 value: Value::List(list),
-                deadline_ms: NO_DEADLINE,
+                deadline: NO_DEADLINE,
             },
         ));
     }

@@ -3,6 +3,7 @@
 //! Every change to a key goes through a method here, so that the count of keys with a TTL, and
 //! whatever else has to follow a key's changes, stays in step in one place.
 
+use crate::clock::MonoTime;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 
@@ -23,7 +24,7 @@ use super::node::Node;
 pub trait KeyWaiter: Send {
     /// Tries to serve this waiter from the current state of `key`; true when served (it leaves
     /// the queue). It may change the key (pop an element, grant the lock).
-    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool;
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now: MonoTime) -> bool;
     /// Whether the waiting client has gone (timed out, disconnected): dropped unserved.
     fn is_abandoned(&self) -> bool;
 }
@@ -89,11 +90,11 @@ impl Shard {
             .find_bucket_index(self.hash(key), |node| node.key() == key)
     }
 
-    /// The bucket of `key`'s live node at `now_ms`; an expired one is removed and reads as
+    /// The bucket of `key`'s live node at `now`; an expired one is removed and reads as
     /// absent.
-    fn find_live(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+    fn find_live(&mut self, key: &[u8], now: MonoTime) -> Option<usize> {
         let index = self.find(key)?;
-        if self.node_at(index)?.entry().is_expired(now_ms) {
+        if self.node_at(index)?.entry().is_expired(now) {
             self.expire_at(index);
             return None;
         }
@@ -104,37 +105,37 @@ impl Shard {
         self.map.get_bucket(index)
     }
 
-    /// The live entry of `key` at `now_ms`; an expired one is removed and reads as absent.
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let index = self.find_live(key, now_ms)?;
+    /// The live entry of `key` at `now`; an expired one is removed and reads as absent.
+    pub fn get(&mut self, key: &[u8], now: MonoTime) -> Option<&Entry> {
+        let index = self.find_live(key, now)?;
         self.node_at(index).map(Node::entry)
     }
 
     /// The live entry of `key`, for changing its value in place. To change the deadline use
     /// [`Shard::set_deadline`].
-    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let index = self.find_live(key, now_ms)?;
+    pub fn get_mut(&mut self, key: &[u8], now: MonoTime) -> Option<&mut Entry> {
+        let index = self.find_live(key, now)?;
         self.key_changed(key);
         self.map.get_bucket_mut(index).map(Node::entry_mut)
     }
 
-    /// Whether `key` is live at `now_ms`.
-    pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.find_live(key, now_ms).is_some()
+    /// Whether `key` is live at `now`.
+    pub fn contains(&mut self, key: &[u8], now: MonoTime) -> bool {
+        self.find_live(key, now).is_some()
     }
 
-    /// Stores `value` under `key` with `deadline_ms` ([`NO_DEADLINE`] for none), replacing any
+    /// Stores `value` under `key` with `deadline` ([`NO_DEADLINE`] for none), replacing any
     /// previous entry. Returns the previous live value.
     pub fn insert(
         &mut self,
         key: &[u8],
         value: Value,
-        deadline_ms: u64,
-        now_ms: u64,
+        deadline: MonoTime,
+        now: MonoTime,
     ) -> Option<Value> {
-        let kept_meta = self.lock_meta_kept_by(key, &value, now_ms);
-        let node = Node::new(key, Entry { value, deadline_ms });
-        if deadline_ms != NO_DEADLINE {
+        let kept_meta = self.lock_meta_kept_by(key, &value, now);
+        let node = Node::new(key, Entry { value, deadline });
+        if deadline != NO_DEADLINE {
             self.volatile += 1;
         }
         let hash = self.hash(key);
@@ -167,7 +168,7 @@ impl Shard {
         if previous.has_deadline() {
             self.volatile -= 1;
         }
-        if previous.is_expired(now_ms) {
+        if previous.is_expired(now) {
             self.note_expired(key);
             return None;
         }
@@ -175,11 +176,11 @@ impl Shard {
     }
 
     /// Removes `key`; returns its value if it was live.
-    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
+    pub fn remove(&mut self, key: &[u8], now: MonoTime) -> Option<Value> {
         let index = self.find(key)?;
         let node = self.take_at(index)?;
         self.key_changed(key);
-        if node.entry().is_expired(now_ms) {
+        if node.entry().is_expired(now) {
             self.note_expired(key);
             return None;
         }
@@ -197,19 +198,19 @@ impl Shard {
     }
 
     /// Sets the deadline of a live key ([`NO_DEADLINE`] removes it). Returns false if the key
-    /// is absent. A deadline at or before `now_ms` deletes the key, as Redis does.
-    pub fn set_deadline(&mut self, key: &[u8], deadline_ms: u64, now_ms: u64) -> bool {
-        if deadline_ms <= now_ms {
+    /// is absent. A deadline at or before `now` deletes the key, as Redis does.
+    pub fn set_deadline(&mut self, key: &[u8], deadline: MonoTime, now: MonoTime) -> bool {
+        if deadline <= now {
             // A deletion, not an expiry: removed with its old deadline, so the count of keys
             // with a TTL stays right and no `expired` event follows.
-            return self.remove(key, now_ms).is_some();
+            return self.remove(key, now).is_some();
         }
-        let Some(entry) = self.get_mut(key, now_ms) else {
+        let Some(entry) = self.get_mut(key, now) else {
             return false;
         };
         let had = entry.has_deadline();
-        entry.deadline_ms = deadline_ms;
-        match (had, deadline_ms != NO_DEADLINE) {
+        entry.deadline = deadline;
+        match (had, deadline != NO_DEADLINE) {
             (false, true) => self.volatile += 1,
             (true, false) => self.volatile -= 1,
             _ => {}
@@ -315,13 +316,13 @@ impl Shard {
 
     /// Offers each changed key to its waiters, in arrival order, until one cannot be served.
     /// Runs under the shard lock, at the end of every command and expiry batch.
-    pub fn serve_ready(&mut self, now_ms: u64) {
+    pub fn serve_ready(&mut self, now: MonoTime) {
         while let Some(key) = self.ready.pop() {
             let Some(mut queue) = self.waiters.remove(&key) else {
                 continue;
             };
             while let Some(waiter) = queue.front_mut() {
-                if waiter.is_abandoned() || waiter.try_serve(self, &key, now_ms) {
+                if waiter.is_abandoned() || waiter.try_serve(self, &key, now) {
                     queue.pop_front();
                 } else {
                     break;
@@ -335,9 +336,9 @@ impl Shard {
 
     /// One step of active expiry: walks the table from where the last walk stopped, looking
     /// at up to `sample` keys with a deadline (and at most the whole table once), and removes
-    /// those whose deadline is at or before `now_ms`. The caller repeats while a good share of
+    /// those whose deadline is at or before `now`. The caller repeats while a good share of
     /// the sample was expired, as Redis's expiry cycle does.
-    pub fn expire_due(&mut self, now_ms: u64, sample: usize) -> ExpiryWalk {
+    pub fn expire_due(&mut self, now: MonoTime, sample: usize) -> ExpiryWalk {
         let mut walk = ExpiryWalk::default();
         let buckets = self.map.num_buckets();
         let mut visited = 0;
@@ -352,13 +353,13 @@ impl Shard {
                 continue;
             }
             walk.sampled += 1;
-            if node.entry().is_expired(now_ms) {
+            if node.entry().is_expired(now) {
                 // Removal never moves other nodes between buckets, so the walk goes on.
                 self.expire_at(index);
                 walk.removed += 1;
             }
         }
-        self.serve_ready(now_ms);
+        self.serve_ready(now);
         walk
     }
 
@@ -376,18 +377,18 @@ impl Shard {
         self.volatile
     }
 
-    /// Iterates over live keys and entries at `now_ms`.
-    pub fn iter_live(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], &Entry)> {
+    /// Iterates over live keys and entries at `now`.
+    pub fn iter_live(&self, now: MonoTime) -> impl Iterator<Item = (&[u8], &Entry)> {
         self.map
             .iter()
-            .filter(move |node| !node.entry().is_expired(now_ms))
+            .filter(move |node| !node.entry().is_expired(now))
             .map(|node| (node.key(), node.entry()))
     }
 
     /// A live key picked at random: the first live one from a random bucket on, so constant
     /// time on average (keys after long empty runs are a little likelier, as with any open
     /// table). `None` when no key is live.
-    pub fn random_key(&self, now_ms: u64) -> Option<&[u8]> {
+    pub fn random_key(&self, now: MonoTime) -> Option<&[u8]> {
         let buckets = self.map.num_buckets();
         if self.map.is_empty() || buckets == 0 {
             return None;
@@ -395,7 +396,7 @@ impl Shard {
         let start = fastrand::usize(..buckets);
         (0..buckets)
             .filter_map(|step| self.map.get_bucket((start + step) % buckets))
-            .find(|node| !node.entry().is_expired(now_ms))
+            .find(|node| !node.entry().is_expired(now))
             .map(Node::key)
     }
 
@@ -434,16 +435,16 @@ impl Shard {
 /// `insert`).
 impl Shard {
     /// The lock metadata of `key`, if the key is live and still holds the metadata's token.
-    pub fn lock_meta(&self, key: &[u8], now_ms: u64) -> Option<&LockMeta> {
+    pub fn lock_meta(&self, key: &[u8], now: MonoTime) -> Option<&LockMeta> {
         let meta = self.lock_meta.get(key)?;
         let entry = self.node_at(self.find(key)?)?.entry();
-        (!entry.is_expired(now_ms) && holds_token(&entry.value, &meta.token)).then_some(meta)
+        (!entry.is_expired(now) && holds_token(&entry.value, &meta.token)).then_some(meta)
     }
 
     /// Like [`Shard::lock_meta`], for changing the hold count; stale metadata (the key was
     /// rewritten in place with another value) is dropped.
-    pub fn lock_meta_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut LockMeta> {
-        if self.lock_meta(key, now_ms).is_none() {
+    pub fn lock_meta_mut(&mut self, key: &[u8], now: MonoTime) -> Option<&mut LockMeta> {
+        if self.lock_meta(key, now).is_none() {
             if !self.lock_meta.is_empty() {
                 self.lock_meta.remove(key);
             }
@@ -470,20 +471,20 @@ impl Shard {
     }
 
     /// The deadline of the live key `key` ([`NO_DEADLINE`] for none), without touching it.
-    pub fn peek_deadline(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+    pub fn peek_deadline(&self, key: &[u8], now: MonoTime) -> Option<MonoTime> {
         let entry = self.node_at(self.find(key)?)?.entry();
-        (!entry.is_expired(now_ms)).then_some(entry.deadline_ms)
+        (!entry.is_expired(now)).then_some(entry.deadline)
     }
 
     /// Removes `key` if its deadline has passed, and queues it for its waiters either way: a
     /// waiting client calls this when the holder's deadline comes (active expiry is too coarse
     /// for a lock handoff) or when it leaves the queue (so the next waiter learns it is first).
-    pub fn offer_to_waiters(&mut self, key: &[u8], now_ms: u64) {
+    pub fn offer_to_waiters(&mut self, key: &[u8], now: MonoTime) {
         match self.find(key) {
             Some(index)
                 if self
                     .node_at(index)
-                    .is_some_and(|n| n.entry().is_expired(now_ms)) =>
+                    .is_some_and(|n| n.entry().is_expired(now)) =>
             {
                 self.expire_at(index);
             }
@@ -493,11 +494,11 @@ impl Shard {
 
     /// The metadata to carry over when `key` is rewritten with `value`: only when the key is live
     /// and keeps the same token (a lock extended with `SET key token XX PX ms` or `IFEQ`).
-    fn lock_meta_kept_by(&self, key: &[u8], value: &Value, now_ms: u64) -> Option<LockMeta> {
+    fn lock_meta_kept_by(&self, key: &[u8], value: &Value, now: MonoTime) -> Option<LockMeta> {
         if self.lock_meta.is_empty() {
             return None;
         }
-        let meta = self.lock_meta(key, now_ms)?;
+        let meta = self.lock_meta(key, now)?;
         holds_token(value, &meta.token).then(|| meta.clone())
     }
 }
@@ -510,38 +511,42 @@ fn holds_token(value: &Value, token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ms;
     use crate::db::string::Str;
 
     #[test]
     fn lazy_and_active_expiry() {
         let mut shard = Shard::default();
-        shard.insert(b"a", Value::Str(Str::from("1")), 100, 10);
-        shard.insert(b"b", Value::Str(Str::from("2")), NO_DEADLINE, 10);
-        assert!(shard.contains(b"a", 99));
-        assert!(!shard.contains(b"a", 100));
+        shard.insert(b"a", Value::Str(Str::from("1")), ms(100), ms(10));
+        shard.insert(b"b", Value::Str(Str::from("2")), NO_DEADLINE, ms(10));
+        assert!(shard.contains(b"a", ms(99)));
+        assert!(shard.contains(b"a", ms(100)), "live at its deadline");
+        assert!(!shard.contains(b"a", ms(100).after_micros(1)));
         assert_eq!(shard.len(), 1);
-        shard.insert(b"c", Value::Str(Str::from("3")), 200, 10);
-        shard.set_deadline(b"c", 300, 10);
-        assert_eq!(shard.expire_due(250, 10).removed, 0, "not due yet");
-        assert_eq!(shard.expire_due(300, 10).removed, 1);
+        shard.insert(b"c", Value::Str(Str::from("3")), ms(200), ms(10));
+        shard.set_deadline(b"c", ms(300), ms(10));
+        assert_eq!(shard.expire_due(ms(250), 10).removed, 0, "not due yet");
+        assert_eq!(shard.expire_due(ms(300), 10).removed, 0, "due only after");
+        assert_eq!(shard.expire_due(ms(300).after_micros(1), 10).removed, 1);
         assert_eq!(shard.volatile_len(), 0);
-        assert!(shard.contains(b"b", 1_000_000));
+        assert!(shard.contains(b"b", ms(1_000_000)));
     }
 }
 
 #[cfg(test)]
 mod watch_tests {
     use super::*;
+    use crate::clock::ms;
     use crate::db::string::Str;
 
     #[test]
     fn watched_versions_follow_changes_not_reads() {
         let mut shard = Shard::default();
-        shard.insert(b"k", Value::Str(Str::from("v")), 100, 0);
+        shard.insert(b"k", Value::Str(Str::from("v")), ms(100), ms(0));
         let version = shard.watch(b"k");
-        shard.get(b"k", 10);
+        shard.get(b"k", ms(10));
         assert_eq!(shard.watch_version(b"k"), version, "a read is no change");
-        shard.get(b"k", 100);
+        shard.get(b"k", ms(100).after_micros(1));
         assert_ne!(shard.watch_version(b"k"), version, "expiry is a change");
         assert_eq!(shard.take_expired_keys(), vec![Bytes::from("k")]);
         shard.unwatch(b"k");
@@ -551,16 +556,17 @@ mod watch_tests {
     #[test]
     fn past_deadline_deletes_without_expiring() {
         let mut shard = Shard::default();
-        shard.insert(b"k", Value::Str(Str::from("v")), NO_DEADLINE, 0);
-        assert!(shard.set_deadline(b"k", 5, 10));
+        shard.insert(b"k", Value::Str(Str::from("v")), NO_DEADLINE, ms(0));
+        assert!(shard.set_deadline(b"k", ms(5), ms(10)));
         assert_eq!(shard.volatile_len(), 0);
         assert!(!shard.has_expired_keys());
-        assert!(!shard.contains(b"k", 10));
+        assert!(!shard.contains(b"k", ms(10)));
     }
 }
 
 #[cfg(test)]
 mod waiter_tests {
+    use crate::clock::ms;
     use std::sync::{Arc, Mutex};
 
     use super::*;
@@ -573,11 +579,11 @@ mod waiter_tests {
     }
 
     impl KeyWaiter for TakeWhenFree {
-        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
-            if shard.contains(key, now_ms) {
+        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now: MonoTime) -> bool {
+            if shard.contains(key, now) {
                 return false;
             }
-            shard.insert(key, Value::Str(Str::from(self.name)), NO_DEADLINE, now_ms);
+            shard.insert(key, Value::Str(Str::from(self.name)), NO_DEADLINE, now);
             self.log.lock().unwrap().push(self.name);
             true
         }
@@ -590,7 +596,7 @@ mod waiter_tests {
     fn waiters_served_in_order_one_per_change() {
         let log = Arc::new(Mutex::new(Vec::new()));
         let mut shard = Shard::default();
-        shard.insert(b"lock", Value::Str(Str::from("holder")), 50, 0);
+        shard.insert(b"lock", Value::Str(Str::from("holder")), ms(50), ms(0));
         for name in ["first", "second"] {
             let waiter = TakeWhenFree {
                 name,
@@ -598,12 +604,17 @@ mod waiter_tests {
             };
             shard.add_waiter(b"lock", Box::new(waiter));
         }
-        shard.serve_ready(10);
+        shard.serve_ready(ms(10));
         assert!(log.lock().unwrap().is_empty());
-        shard.expire_due(50, 10);
+        shard.expire_due(ms(50), 10);
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "held until after its deadline"
+        );
+        shard.expire_due(ms(50).after_micros(1), 10);
         assert_eq!(*log.lock().unwrap(), vec!["first"]);
-        shard.remove(b"lock", 60);
-        shard.serve_ready(60);
+        shard.remove(b"lock", ms(60));
+        shard.serve_ready(ms(60));
         assert_eq!(*log.lock().unwrap(), vec!["first", "second"]);
         assert_eq!(shard.waiter_count(b"lock"), 0);
     }

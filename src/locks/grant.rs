@@ -2,11 +2,12 @@
 //! `LOCK.*` commands directly and by a waiting client's queue entry when the key is offered to
 //! it, so a lock is granted the same way whoever grants it.
 
+use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::FencingSequence;
 use crate::command::strings::read_string;
-use crate::db::{LockMeta, Shard, Str, Value, NO_DEADLINE};
+use crate::db::{LockMeta, Shard, Str, Value};
 use crate::errors::{self, Error};
 
 /// What `LOCK.ACQUIRE` asks for.
@@ -34,7 +35,7 @@ pub enum GrantKind {
     Fresh,
     /// A reentrant acquire; the deadline before it, to restore if the grant is taken back.
     Reentrant {
-        previous_deadline_ms: u64,
+        previous_deadline: MonoTime,
     },
 }
 
@@ -44,13 +45,13 @@ pub enum Acquired {
     Granted(Grant),
     /// Someone else holds the key; its deadline ([`NO_DEADLINE`] for none).
     Busy {
-        deadline_ms: u64,
+        deadline: MonoTime,
     },
 }
 
-/// The deadline of a lease of `ttl_ms` starting at `now_ms`.
-fn lease_end(now_ms: u64, ttl_ms: u64) -> u64 {
-    now_ms.saturating_add(ttl_ms).min(NO_DEADLINE - 1)
+/// The deadline of a lease of `ttl_ms` starting at `now`.
+fn lease_end(now: MonoTime, ttl_ms: u64) -> MonoTime {
+    now.after_ms(ttl_ms)
 }
 
 /// Acquires `key` for `request` once the waiters already queued on it have had their turn:
@@ -65,17 +66,17 @@ pub fn acquire_in_turn(
     shard: &mut Shard,
     key: &[u8],
     request: &AcquireRequest,
-    now_ms: u64,
+    now: MonoTime,
     fencing: &FencingSequence,
 ) -> Result<Acquired, Error> {
-    if shard.peek_deadline(key, now_ms).is_none() {
-        shard.offer_to_waiters(key, now_ms);
+    if shard.peek_deadline(key, now).is_none() {
+        shard.offer_to_waiters(key, now);
     }
-    shard.serve_ready(now_ms);
-    try_acquire(shard, key, request, now_ms, fencing)
+    shard.serve_ready(now);
+    try_acquire(shard, key, request, now, fencing)
 }
 
-/// Takes `key` for `request` at `now_ms`, if it can:
+/// Takes `key` for `request` at `now`, if it can:
 /// - absent: stores the token with the lease, takes a new fencing token, hold count 1;
 /// - held by the same token and `request.reentrant`: one more hold, the same fencing token
 ///   (the holder has not changed, so its writes stay valid), and the lease refreshed to at
@@ -85,12 +86,12 @@ pub fn try_acquire(
     shard: &mut Shard,
     key: &[u8],
     request: &AcquireRequest,
-    now_ms: u64,
+    now: MonoTime,
     fencing: &FencingSequence,
 ) -> Result<Acquired, Error> {
-    let Some(entry) = shard.get(key, now_ms) else {
-        let deadline = lease_end(now_ms, request.ttl_ms);
-        shard.insert(key, Value::Str(Str::from(&request.token)), deadline, now_ms);
+    let Some(entry) = shard.get(key, now) else {
+        let deadline = lease_end(now, request.ttl_ms);
+        shard.insert(key, Value::Str(Str::from(&request.token)), deadline, now);
         let grant = Grant {
             fencing: fencing.next(),
             kind: GrantKind::Fresh,
@@ -103,7 +104,7 @@ pub fn try_acquire(
         shard.set_lock_meta(key, meta);
         return Ok(Acquired::Granted(grant));
     };
-    let previous_deadline_ms = entry.deadline_ms();
+    let previous_deadline = entry.deadline();
     let same_token = match &entry.value {
         Value::Str(holder) => *holder == request.token,
         #[allow(unreachable_patterns)]
@@ -111,10 +112,10 @@ pub fn try_acquire(
     };
     if !(same_token && request.reentrant) {
         return Ok(Acquired::Busy {
-            deadline_ms: previous_deadline_ms,
+            deadline: previous_deadline,
         });
     }
-    let fencing_token = match shard.lock_meta_mut(key, now_ms) {
+    let fencing_token = match shard.lock_meta_mut(key, now) {
         Some(meta) => {
             meta.holds = meta.holds.checked_add(1).ok_or(errors::OVERFLOW)?;
             meta.fencing
@@ -131,37 +132,35 @@ pub fn try_acquire(
             token
         }
     };
-    let deadline = lease_end(now_ms, request.ttl_ms);
-    if deadline > previous_deadline_ms {
+    let deadline = lease_end(now, request.ttl_ms);
+    if deadline > previous_deadline {
         // (A key without a TTL has `NO_DEADLINE`, which no lease exceeds: it keeps none.)
-        shard.set_deadline(key, deadline, now_ms);
+        shard.set_deadline(key, deadline, now);
     }
     Ok(Acquired::Granted(Grant {
         fencing: fencing_token,
-        kind: GrantKind::Reentrant {
-            previous_deadline_ms,
-        },
+        kind: GrantKind::Reentrant { previous_deadline },
     }))
 }
 
 /// Whether `key` holds the string `token`; `WRONGTYPE` for another type.
-fn is_held_by(shard: &mut Shard, key: &[u8], token: &[u8], now_ms: u64) -> Result<bool, Error> {
-    Ok(read_string(shard, key, now_ms)?.is_some_and(|holder| holder == token))
+fn is_held_by(shard: &mut Shard, key: &[u8], token: &[u8], now: MonoTime) -> Result<bool, Error> {
+    Ok(read_string(shard, key, now)?.is_some_and(|holder| holder == token))
 }
 
 /// Releases one hold of `token` on `key`; the key is deleted when the last hold goes, which
 /// serves its waiters. `Ok(false)` when `key` does not hold `token`.
-pub fn release(shard: &mut Shard, key: &[u8], token: &[u8], now_ms: u64) -> Result<bool, Error> {
-    if !is_held_by(shard, key, token, now_ms)? {
+pub fn release(shard: &mut Shard, key: &[u8], token: &[u8], now: MonoTime) -> Result<bool, Error> {
+    if !is_held_by(shard, key, token, now)? {
         return Ok(false);
     }
-    if let Some(meta) = shard.lock_meta_mut(key, now_ms) {
+    if let Some(meta) = shard.lock_meta_mut(key, now) {
         if meta.holds > 1 {
             meta.holds -= 1;
             return Ok(true);
         }
     }
-    shard.remove(key, now_ms);
+    shard.remove(key, now);
     Ok(true)
 }
 
@@ -171,12 +170,12 @@ pub fn extend(
     key: &[u8],
     token: &[u8],
     ttl_ms: u64,
-    now_ms: u64,
+    now: MonoTime,
 ) -> Result<bool, Error> {
-    if !is_held_by(shard, key, token, now_ms)? {
+    if !is_held_by(shard, key, token, now)? {
         return Ok(false);
     }
-    shard.set_deadline(key, lease_end(now_ms, ttl_ms), now_ms);
+    shard.set_deadline(key, lease_end(now, ttl_ms), now);
     Ok(true)
 }
 
@@ -185,24 +184,21 @@ pub fn extend(
 /// serves the next waiter), a reentrant grant's earlier deadline restored while it is still
 /// ahead. Nothing happens if the key no longer carries that grant (same token, same fencing
 /// token).
-pub fn undo_grant(shard: &mut Shard, key: &[u8], token: &[u8], grant: &Grant, now_ms: u64) {
-    let Some(meta) = shard.lock_meta_mut(key, now_ms) else {
+pub fn undo_grant(shard: &mut Shard, key: &[u8], token: &[u8], grant: &Grant, now: MonoTime) {
+    let Some(meta) = shard.lock_meta_mut(key, now) else {
         return;
     };
     if meta.fencing != grant.fencing || meta.token != token {
         return;
     }
     if meta.holds <= 1 {
-        shard.remove(key, now_ms);
+        shard.remove(key, now);
         return;
     }
     meta.holds -= 1;
-    if let GrantKind::Reentrant {
-        previous_deadline_ms,
-    } = grant.kind
-    {
-        if previous_deadline_ms > now_ms {
-            shard.set_deadline(key, previous_deadline_ms, now_ms);
+    if let GrantKind::Reentrant { previous_deadline } = grant.kind {
+        if previous_deadline > now {
+            shard.set_deadline(key, previous_deadline, now);
         }
     }
 }
@@ -210,6 +206,8 @@ pub fn undo_grant(shard: &mut Shard, key: &[u8], token: &[u8], grant: &Grant, no
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::ms;
+    use crate::db::NO_DEADLINE;
 
     fn request(token: &'static str, ttl_ms: u64, reentrant: bool) -> AcquireRequest {
         AcquireRequest {
@@ -233,28 +231,28 @@ mod tests {
             &mut shard,
             b"k",
             &request("a", 100, false),
-            5,
+            ms(5),
             &fencing,
         ));
         assert_eq!(grant.fencing, 11);
-        assert_eq!(shard.peek_deadline(b"k", 5), Some(105));
+        assert_eq!(shard.peek_deadline(b"k", ms(5)), Some(ms(105)));
         assert_eq!(
-            try_acquire(&mut shard, b"k", &request("b", 100, false), 6, &fencing),
-            Ok(Acquired::Busy { deadline_ms: 105 })
+            try_acquire(&mut shard, b"k", &request("b", 100, false), ms(6), &fencing),
+            Ok(Acquired::Busy { deadline: ms(105) })
         );
         // Same token without REENTRANT is busy too: a non-reentrant lock.
         assert!(matches!(
-            try_acquire(&mut shard, b"k", &request("a", 100, false), 6, &fencing),
+            try_acquire(&mut shard, b"k", &request("a", 100, false), ms(6), &fencing),
             Ok(Acquired::Busy { .. })
         ));
-        assert_eq!(release(&mut shard, b"k", b"b", 7), Ok(false));
-        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
-        assert!(!shard.contains(b"k", 7));
+        assert_eq!(release(&mut shard, b"k", b"b", ms(7)), Ok(false));
+        assert_eq!(release(&mut shard, b"k", b"a", ms(7)), Ok(true));
+        assert!(!shard.contains(b"k", ms(7)));
         let next = granted(try_acquire(
             &mut shard,
             b"k",
             &request("b", 100, false),
-            8,
+            ms(8),
             &fencing,
         ));
         assert_eq!(next.fencing, 12);
@@ -267,34 +265,37 @@ mod tests {
             &mut shard,
             b"k",
             &request("a", 1000, true),
-            0,
+            ms(0),
             &fencing,
         ));
         let again = granted(try_acquire(
             &mut shard,
             b"k",
             &request("a", 10, true),
-            5,
+            ms(5),
             &fencing,
         ));
         assert_eq!(again.fencing, first.fencing);
-        assert_eq!(shard.peek_deadline(b"k", 5), Some(1000));
+        assert_eq!(shard.peek_deadline(b"k", ms(5)), Some(ms(1000)));
         granted(try_acquire(
             &mut shard,
             b"k",
             &request("a", 2000, true),
-            6,
+            ms(6),
             &fencing,
         ));
-        assert_eq!(shard.peek_deadline(b"k", 6), Some(2006));
-        assert_eq!(shard.lock_meta(b"k", 6).map(|m| m.holds), Some(3));
+        assert_eq!(shard.peek_deadline(b"k", ms(6)), Some(ms(2006)));
+        assert_eq!(shard.lock_meta(b"k", ms(6)).map(|m| m.holds), Some(3));
         for remaining in [2, 1] {
-            assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
-            assert_eq!(shard.lock_meta(b"k", 7).map(|m| m.holds), Some(remaining));
+            assert_eq!(release(&mut shard, b"k", b"a", ms(7)), Ok(true));
+            assert_eq!(
+                shard.lock_meta(b"k", ms(7)).map(|m| m.holds),
+                Some(remaining)
+            );
         }
-        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(true));
-        assert!(!shard.contains(b"k", 7));
-        assert_eq!(release(&mut shard, b"k", b"a", 7), Ok(false));
+        assert_eq!(release(&mut shard, b"k", b"a", ms(7)), Ok(true));
+        assert!(!shard.contains(b"k", ms(7)));
+        assert_eq!(release(&mut shard, b"k", b"a", ms(7)), Ok(false));
     }
 
     #[test]
@@ -304,38 +305,38 @@ mod tests {
             &mut shard,
             b"k",
             &request("a", 100, false),
-            0,
+            ms(0),
             &fencing,
         ));
         // Rewritten with the same token (an extension by `SET … XX PX`): kept.
-        shard.insert(b"k", Value::Str(Str::from("a")), 500, 1);
-        assert_eq!(shard.lock_meta(b"k", 1).map(|m| m.fencing), Some(1));
+        shard.insert(b"k", Value::Str(Str::from("a")), ms(500), ms(1));
+        assert_eq!(shard.lock_meta(b"k", ms(1)).map(|m| m.fencing), Some(1));
         // Overwritten with another value: dropped.
-        shard.insert(b"k", Value::Str(Str::from("b")), 500, 2);
-        assert_eq!(shard.lock_meta(b"k", 2), None);
+        shard.insert(b"k", Value::Str(Str::from("b")), ms(500), ms(2));
+        assert_eq!(shard.lock_meta(b"k", ms(2)), None);
         assert_eq!(shard.lock_meta_keys().count(), 0);
         // Deleted, expired, flushed: dropped.
         granted(try_acquire(
             &mut shard,
             b"d",
             &request("a", 100, false),
-            3,
+            ms(3),
             &fencing,
         ));
-        shard.remove(b"d", 3);
+        shard.remove(b"d", ms(3));
         granted(try_acquire(
             &mut shard,
             b"e",
             &request("a", 100, false),
-            3,
+            ms(3),
             &fencing,
         ));
-        assert_eq!(shard.expire_due(103, 10).removed, 1);
+        assert_eq!(shard.expire_due(ms(103).after_micros(1), 10).removed, 1);
         granted(try_acquire(
             &mut shard,
             b"f",
             &request("a", 100, false),
-            3,
+            ms(3),
             &fencing,
         ));
         shard.clear();
@@ -345,31 +346,31 @@ mod tests {
             &mut shard,
             b"g",
             &request("7", 100, false),
-            3,
+            ms(3),
             &fencing,
         ));
-        if let Some(entry) = shard.get_mut(b"g", 3) {
+        if let Some(entry) = shard.get_mut(b"g", ms(3)) {
             entry.value = Value::Str(Str::from("8"));
         }
-        assert_eq!(shard.lock_meta(b"g", 3), None);
+        assert_eq!(shard.lock_meta(b"g", ms(3)), None);
     }
 
     #[test]
     fn a_reentrant_acquire_of_a_plain_key_counts_its_first_hold() {
         let (mut shard, fencing) = (Shard::default(), FencingSequence::starting_after(0));
-        shard.insert(b"k", Value::Str(Str::from("a")), 100, 0);
+        shard.insert(b"k", Value::Str(Str::from("a")), ms(100), ms(0));
         let grant = granted(try_acquire(
             &mut shard,
             b"k",
             &request("a", 10, true),
-            1,
+            ms(1),
             &fencing,
         ));
         assert_eq!(grant.fencing, 1);
-        assert_eq!(shard.lock_meta(b"k", 1).map(|m| m.holds), Some(2));
-        undo_grant(&mut shard, b"k", b"a", &grant, 2);
-        assert_eq!(shard.lock_meta(b"k", 2).map(|m| m.holds), Some(1));
-        assert!(shard.contains(b"k", 2));
+        assert_eq!(shard.lock_meta(b"k", ms(1)).map(|m| m.holds), Some(2));
+        undo_grant(&mut shard, b"k", b"a", &grant, ms(2));
+        assert_eq!(shard.lock_meta(b"k", ms(2)).map(|m| m.holds), Some(1));
+        assert!(shard.contains(b"k", ms(2)));
     }
 
     /// Takes the key once it is absent; counts the offers it gets.
@@ -378,13 +379,13 @@ mod tests {
     }
 
     impl crate::db::KeyWaiter for CountingWaiter {
-        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+        fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now: MonoTime) -> bool {
             self.offers
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if shard.contains(key, now_ms) {
+            if shard.contains(key, now) {
                 return false;
             }
-            shard.insert(key, Value::Str(Str::from("queued")), NO_DEADLINE, now_ms);
+            shard.insert(key, Value::Str(Str::from("queued")), NO_DEADLINE, now);
             true
         }
         fn is_abandoned(&self) -> bool {
@@ -400,7 +401,7 @@ mod tests {
             &mut shard,
             b"k",
             &request("a", 100, false),
-            0,
+            ms(0),
             &fencing,
         ));
         let waiter = CountingWaiter {
@@ -409,20 +410,34 @@ mod tests {
         shard.add_waiter(b"k", Box::new(waiter));
         // Held: the queue cannot be served, and is not offered the key.
         assert_eq!(
-            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 50, &fencing),
-            Ok(Acquired::Busy { deadline_ms: 100 })
+            acquire_in_turn(
+                &mut shard,
+                b"k",
+                &request("b", 100, false),
+                ms(50),
+                &fencing
+            ),
+            Ok(Acquired::Busy { deadline: ms(100) })
         );
         assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 0);
         // Lapsed unseen: the queued client takes it before the newcomer.
         assert_eq!(
-            acquire_in_turn(&mut shard, b"k", &request("b", 100, false), 100, &fencing),
+            acquire_in_turn(
+                &mut shard,
+                b"k",
+                &request("b", 100, false),
+                ms(100).after_micros(1),
+                &fencing
+            ),
             Ok(Acquired::Busy {
-                deadline_ms: NO_DEADLINE
+                deadline: NO_DEADLINE
             })
         );
         assert_eq!(offers.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(
-            read_string(&mut shard, b"k", 100).unwrap().cloned(),
+            read_string(&mut shard, b"k", ms(100).after_micros(1))
+                .unwrap()
+                .cloned(),
             Some(Str::from("queued"))
         );
     }
@@ -434,12 +449,12 @@ mod tests {
             &mut shard,
             b"k",
             &request("a", 100, false),
-            0,
+            ms(0),
             &fencing,
         ));
-        assert_eq!(extend(&mut shard, b"k", b"b", 1000, 50), Ok(false));
-        assert_eq!(extend(&mut shard, b"k", b"a", 1000, 50), Ok(true));
-        assert_eq!(shard.peek_deadline(b"k", 50), Some(1050));
-        assert_eq!(extend(&mut shard, b"nope", b"a", 1000, 50), Ok(false));
+        assert_eq!(extend(&mut shard, b"k", b"b", 1000, ms(50)), Ok(false));
+        assert_eq!(extend(&mut shard, b"k", b"a", 1000, ms(50)), Ok(true));
+        assert_eq!(shard.peek_deadline(b"k", ms(50)), Some(ms(1050)));
+        assert_eq!(extend(&mut shard, b"nope", b"a", 1000, ms(50)), Ok(false));
     }
 }

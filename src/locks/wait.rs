@@ -30,6 +30,7 @@
 //! disconnect it can see drops the wait, and the grant is taken back, before the grant is ever
 //! received. Only a grant whose reply has left for the client stays with it, for its lease.
 
+use crate::clock::MonoTime;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,14 +51,14 @@ const MAX_SLEEP: Duration = Duration::from_secs(365 * 24 * 3600);
 /// What a waiting client and its queue entry share: the holder's deadline as last seen under the
 /// shard lock, and a wake-up for when it changes.
 struct HolderWatch {
-    deadline_ms: AtomicU64,
+    deadline: AtomicU64,
     changed: Notify,
 }
 
 impl HolderWatch {
-    fn new(deadline_ms: u64) -> Self {
+    fn new(deadline: MonoTime) -> Self {
         HolderWatch {
-            deadline_ms: AtomicU64::new(deadline_ms),
+            deadline: AtomicU64::new(deadline.as_micros()),
             changed: Notify::new(),
         }
     }
@@ -67,14 +68,14 @@ impl HolderWatch {
     /// (the client then finds the key still held and sleeps again). Every handoff gives the
     /// key a new holder with a later deadline, seen by the next waiter in line; waking that
     /// waiter for it would put a useless task switch on the path of every handoff.
-    fn note(&self, deadline_ms: u64) {
-        if self.deadline_ms.swap(deadline_ms, Ordering::SeqCst) > deadline_ms {
+    fn note(&self, deadline: MonoTime) {
+        if self.deadline.swap(deadline.as_micros(), Ordering::SeqCst) > deadline.as_micros() {
             self.changed.notify_one();
         }
     }
 
-    fn deadline_ms(&self) -> u64 {
-        self.deadline_ms.load(Ordering::SeqCst)
+    fn deadline(&self) -> MonoTime {
+        MonoTime::from_micros(self.deadline.load(Ordering::SeqCst))
     }
 }
 
@@ -88,22 +89,22 @@ pub struct LockWaiter {
 }
 
 impl KeyWaiter for LockWaiter {
-    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now_ms: u64) -> bool {
+    fn try_serve(&mut self, shard: &mut Shard, key: &Bytes, now: MonoTime) -> bool {
         let Some(reply) = self.reply.take() else {
             return true;
         };
         if reply.is_closed() {
             return true;
         }
-        match try_acquire(shard, key, &self.request, now_ms, &self.fencing) {
+        match try_acquire(shard, key, &self.request, now, &self.fencing) {
             Ok(Acquired::Granted(grant)) => {
                 if let Err(grant) = reply.send(grant) {
-                    undo_grant(shard, key, &self.request.token, &grant, now_ms);
+                    undo_grant(shard, key, &self.request.token, &grant, now);
                 }
                 true
             }
-            Ok(Acquired::Busy { deadline_ms }) => {
-                self.watch.note(deadline_ms);
+            Ok(Acquired::Busy { deadline }) => {
+                self.watch.note(deadline);
                 self.reply = Some(reply);
                 false
             }
@@ -146,11 +147,11 @@ impl LockWait {
 
     /// Runs `f` on the key's shard, locked on its own; waiters of changed keys are served when
     /// the lock is released.
-    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, u64) -> R) -> Result<R, Error> {
+    fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, MonoTime) -> R) -> Result<R, Error> {
         let mut locks = KeyLocks::new(&self.keyspace);
         let shard = locks.shard(self.db, &self.key)?;
-        let now_ms = self.keyspace.now_ms();
-        Ok(f(shard, now_ms))
+        let now = self.keyspace.now();
+        Ok(f(shard, now))
     }
 }
 
@@ -176,14 +177,14 @@ impl Queued {
     /// Takes the lock at once if it is free by now (after those already queued), else joins
     /// the queue.
     fn join(wait: LockWait) -> Result<Result<Grant, Queued>, Error> {
-        let joined = wait.with_shard(|shard, now_ms| {
-            let deadline_ms =
-                match acquire_in_turn(shard, &wait.key, &wait.request, now_ms, &wait.fencing)? {
+        let joined = wait.with_shard(|shard, now| {
+            let deadline =
+                match acquire_in_turn(shard, &wait.key, &wait.request, now, &wait.fencing)? {
                     Acquired::Granted(grant) => return Ok(Err(grant)),
-                    Acquired::Busy { deadline_ms } => deadline_ms,
+                    Acquired::Busy { deadline } => deadline,
                 };
             let (sender, receiver) = oneshot::channel();
-            let watch = Arc::new(HolderWatch::new(deadline_ms));
+            let watch = Arc::new(HolderWatch::new(deadline));
             let waiter = LockWaiter {
                 request: wait.request.clone(),
                 fencing: wait.fencing.clone(),
@@ -253,12 +254,17 @@ impl Queued {
     /// When to wake without a grant: the holder's deadline as last seen, or the end of the wait
     /// if that comes first (or the holder has no deadline).
     fn next_wake_up(&self) -> Instant {
-        let deadline_ms = self.watch.deadline_ms();
-        if deadline_ms == NO_DEADLINE {
+        let deadline = self.watch.deadline();
+        if deadline == NO_DEADLINE {
             return self.wait.give_up_at;
         }
-        let holder_due = deadline_ms.saturating_sub(self.wait.keyspace.now_ms());
-        let holder_due = Instant::now() + Duration::from_millis(holder_due).min(MAX_SLEEP);
+        // The key is expired only once the clock is past its deadline: wake just after it.
+        let holder_due = self
+            .wait
+            .keyspace
+            .now()
+            .duration_until(deadline.after_micros(1));
+        let holder_due = Instant::now() + holder_due.min(MAX_SLEEP);
         holder_due.min(self.wait.give_up_at)
     }
 
@@ -266,11 +272,13 @@ impl Queued {
     /// first), then records the deadline of whoever holds the key now.
     fn offer(&self) {
         let key = &self.wait.key;
-        let _ = self.wait.with_shard(|shard, now_ms| {
-            shard.offer_to_waiters(key, now_ms);
-            shard.serve_ready(now_ms);
-            let deadline_ms = shard.peek_deadline(key, now_ms).unwrap_or(NO_DEADLINE);
-            self.watch.deadline_ms.store(deadline_ms, Ordering::SeqCst);
+        let _ = self.wait.with_shard(|shard, now| {
+            shard.offer_to_waiters(key, now);
+            shard.serve_ready(now);
+            let deadline = shard.peek_deadline(key, now).unwrap_or(NO_DEADLINE);
+            self.watch
+                .deadline
+                .store(deadline.as_micros(), Ordering::SeqCst);
         });
     }
 
@@ -291,11 +299,11 @@ impl Queued {
     /// key to the queue again so the next waiter learns it is first.
     fn leave_queue(&self, unclaimed: Option<Grant>) {
         let (key, token) = (&self.wait.key, &self.wait.request.token);
-        let _ = self.wait.with_shard(|shard, now_ms| {
+        let _ = self.wait.with_shard(|shard, now| {
             if let Some(grant) = unclaimed {
-                undo_grant(shard, key, token, &grant, now_ms);
+                undo_grant(shard, key, token, &grant, now);
             }
-            shard.offer_to_waiters(key, now_ms);
+            shard.offer_to_waiters(key, now);
         });
     }
 }
@@ -351,7 +359,7 @@ mod tests {
             }
         }
 
-        fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, u64) -> R) -> R {
+        fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, MonoTime) -> R) -> R {
             self.wait("-").with_shard(f).unwrap()
         }
 
@@ -414,7 +422,8 @@ mod tests {
 
     #[test]
     fn only_an_earlier_holder_deadline_wakes_the_waiter() {
-        let watch = HolderWatch::new(1000);
+        use crate::clock::ms;
+        let watch = HolderWatch::new(ms(1000));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -429,14 +438,14 @@ mod tests {
         };
         // A later deadline (the next holder's, after a handoff) is only recorded: the waiter's
         // timer, set for 1000, finds it when it fires.
-        watch.note(2000);
-        assert_eq!(watch.deadline_ms(), 2000);
+        watch.note(ms(2000));
+        assert_eq!(watch.deadline(), ms(2000));
         assert!(!woken(&watch));
-        watch.note(2000);
+        watch.note(ms(2000));
         assert!(!woken(&watch));
         // An earlier one (`PEXPIRE` shortened the lease) must move the timer now.
-        watch.note(1500);
-        assert_eq!(watch.deadline_ms(), 1500);
+        watch.note(ms(1500));
+        assert_eq!(watch.deadline(), ms(1500));
         assert!(woken(&watch));
         watch.note(NO_DEADLINE);
         assert!(!woken(&watch));

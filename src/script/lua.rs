@@ -28,7 +28,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 
 use super::call::{error_table_text, one_line, script_error};
 use super::number::{format_argument, lua_tostring, to_integer_reply};
-use super::{sha1, sha_hex, Invocation, RunningScript, ScriptCall, Sha};
+use super::{lua_patterns, sha1, sha_hex, Invocation, RunningScript, ScriptCall, Sha};
 use crate::command::Ctx;
 use crate::errors::{CommandResult, Error};
 use crate::protocol::Reply;
@@ -71,12 +71,22 @@ end
 
 getmetatable("").__metatable = false
 
--- As in Redis, `pcall` hands back an error's text, not the error object.
+-- As in Redis, `pcall` hands back an error's text, not the error object. Neither it nor
+-- `xpcall` can swallow the error of a killed script: that error is raised again.
+local stop_if_requested = helpers.stop_if_requested
+helpers.stop_if_requested = nil
 local function caught(ok, ...)
   if ok then return ok, ... end
+  stop_if_requested()
   return false, error_text((...))
 end
 G.pcall = function(...) return caught(pcall(...)) end
+local xpcall = xpcall
+local function handled(ok, ...)
+  if not ok then stop_if_requested() end
+  return ok, ...
+end
+G.xpcall = function(f, handler) return handled(xpcall(f, handler)) end
 
 local redis = {}
 for name, f in pairs(helpers) do
@@ -168,25 +178,37 @@ struct Watch {
     started: Instant,
     limit: Duration,
     past_limit: bool,
+    /// Seen by the check once the script ran long: the server is shutting down.
+    shutting_down: bool,
     /// When this thread last offered its tokio worker to another thread.
     last_hand_off: Option<Instant>,
 }
 
 impl Watch {
-    fn check(&mut self) -> mlua::Result<VmState> {
+    /// The error that ends the script, once `SCRIPT KILL` or shutdown asked for it.
+    fn stop_requested(&self) -> mlua::Result<()> {
         if self.running.kill.load(std::sync::atomic::Ordering::Acquire) {
             return Err(mlua::Error::RuntimeError(
                 "Script killed by user with SCRIPT KILL...".into(),
             ));
         }
+        if self.shutting_down {
+            return Err(mlua::Error::RuntimeError(
+                "Script killed because the server is shutting down".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self) -> mlua::Result<VmState> {
+        self.stop_requested()?;
         let elapsed = self.started.elapsed();
         if elapsed < LONG_SCRIPT {
             return Ok(VmState::Continue);
         }
         if *self.shared.shutdown.borrow() {
-            return Err(mlua::Error::RuntimeError(
-                "Script killed because the server is shutting down".into(),
-            ));
+            self.shutting_down = true;
+            self.stop_requested()?;
         }
         if self
             .last_hand_off
@@ -222,6 +244,25 @@ fn hand_off_worker() {
         // The short pause gives the new thread time to take the core.
         tokio::task::block_in_place(|| std::thread::sleep(Duration::from_micros(200)));
     }
+}
+
+/// The hook's check, also called by the pattern matcher while it backtracks: past the time
+/// limit the server turns busy, and a requested stop raises its error.
+fn watch_check() -> mlua::Result<()> {
+    WATCH.with(|slot| match slot.try_borrow_mut() {
+        Ok(mut watch) => watch.as_mut().map_or(Ok(()), |w| w.check().map(|_| ())),
+        Err(_) => Ok(()),
+    })
+}
+
+/// Raises the stop error if `SCRIPT KILL` or shutdown asked for one. The sandbox's `pcall` and
+/// `xpcall` call it when they catch an error, and `redis.call` before it runs a command, so a
+/// script cannot catch its own kill and go on (Redis re-raises it from its hook on every line).
+fn stop_if_requested() -> mlua::Result<()> {
+    WATCH.with(|slot| match slot.try_borrow() {
+        Ok(watch) => watch.as_ref().map_or(Ok(()), Watch::stop_requested),
+        Err(_) => Ok(()),
+    })
 }
 
 /// Starts the watch of a script on this thread; ends it (and the busy state) when dropped.
@@ -266,6 +307,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
             started: Instant::now(),
             limit,
             past_limit: false,
+            shutting_down: false,
             last_hand_off: None,
         });
         let outcome = {
@@ -333,7 +375,12 @@ impl Engine {
         )?;
         let globals = lua.globals();
         let helpers = lua.create_table()?;
+        lua_patterns::install(&lua, &globals.raw_get("string")?, watch_check)?;
         helpers.raw_set("call", lua.create_function(redis_call)?)?;
+        helpers.raw_set(
+            "stop_if_requested",
+            lua.create_function(|_, ()| stop_if_requested())?,
+        )?;
         helpers.raw_set("pcall", lua.create_function(redis_pcall)?)?;
         let rawset: Function = globals.raw_get("rawset")?;
         helpers.raw_set(
@@ -374,12 +421,7 @@ impl Engine {
         lua.set_memory_limit(MEMORY_LIMIT)?;
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
-            |_lua, _debug| {
-                WATCH.with(|slot| match slot.try_borrow_mut() {
-                    Ok(mut watch) => watch.as_mut().map_or(Ok(VmState::Continue), Watch::check),
-                    Err(_) => Ok(VmState::Continue),
-                })
-            },
+            |_lua, _debug| watch_check().map(|_| VmState::Continue),
         )?;
         Ok(Engine {
             lua,
@@ -523,6 +565,7 @@ fn redis_pcall(lua: &Lua, args: MultiValue) -> mlua::Result<Value> {
 /// What `redis.call` and `redis.pcall` share: converts the arguments, runs the command,
 /// returns the reply converted for Lua and whether it is an error.
 fn native_call(lua: &Lua, args: MultiValue) -> mlua::Result<(Value, bool)> {
+    stop_if_requested()?;
     let mut command = Vec::with_capacity(args.len());
     for arg in args.iter() {
         let bytes = match arg {
@@ -709,7 +752,7 @@ fn to_text(value: &Value) -> String {
 }
 
 /// The message of an error raised in Lua or by a Rust callback, without mlua's decorations.
-fn message(error: &mlua::Error) -> String {
+pub(super) fn message(error: &mlua::Error) -> String {
     match error {
         mlua::Error::RuntimeError(text) | mlua::Error::MemoryError(text) => text.clone(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),

@@ -31,6 +31,10 @@ pub mod number;
 
 #[cfg(feature = "lua")]
 mod lua;
+#[cfg(feature = "lua")]
+mod lua_patterns;
+#[cfg(feature = "lua")]
+mod pattern;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};

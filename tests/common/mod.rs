@@ -28,6 +28,13 @@ impl TestServer {
     pub fn advance_ms(&self, ms: u64) {
         self.clock.advance(ms);
     }
+
+    /// Moves the clock `ms` milliseconds and one microsecond on: a key whose deadline was `ms`
+    /// away is then expired (at the deadline itself it is still there, as in Redis).
+    pub fn advance_past_ms(&self, ms: u64) {
+        self.clock.advance(ms);
+        self.clock.advance_micros(1);
+    }
 }
 
 /// Starts a server with default settings and a manual clock.
