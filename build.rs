@@ -29,7 +29,7 @@ const FLAGS: &[&str] = &[
 ];
 
 /// latchkey's own bits, never shown as Redis flags.
-const INTERNAL: &[&str] = &["subscribed", "immediate"];
+const INTERNAL: &[&str] = &["subscribed", "immediate", "protected"];
 
 const CATEGORIES: &[&str] = &[
     "keyspace",

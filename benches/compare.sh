@@ -3,11 +3,12 @@
 #
 #   bash benches/compare.sh
 #
-# Builds latchkey and latchkey-bench in release mode, starts latchkey and redis-server on
-# loopback ports, runs every workload against both in alternation (ROUNDS rounds, the order of
-# the two servers swapped each round so drift shows and cancels), and writes to $OUT:
-# results.txt (one line per workload, server and round), table.md (ratios latchkey/redis) and
-# chart.svg. A workload a server cannot run is recorded as `status=unsupported`.
+# Builds latchkey and latchkey-bench (crates/latchkey-bench) in release mode, starts latchkey and
+# redis-server on loopback ports, runs every workload against both in alternation (ROUNDS
+# rounds, the order of the two servers swapped each round so drift shows and cancels), and
+# writes to $OUT: results.txt (one line per workload, server and round), table.md (ratios
+# latchkey/redis) and chart.svg. The servers' logs and the generator's errors go to
+# target/compare-logs. A workload a server cannot run is recorded as `status=unsupported`.
 #
 # Settings (environment): ROUNDS (3), DURATION seconds per throughput/cycle/contention workload
 # (4), LOCKS for the memory workload (1000000), IDLE connections (10000), OUT (benches/results),
@@ -52,13 +53,15 @@ fi
 MAXCLIENTS=$((IDLE + 100))
 
 log "building release binaries"
-cargo build --release --bin latchkey --bin latchkey-bench >&2 || exit 1
+cargo build --release -p latchkey -p latchkey-bench >&2 || exit 1
 LATCHKEY=target/release/latchkey
 BENCH=target/release/latchkey-bench
 BENCH_ARGS=()
 [ -n "${BENCH_THREADS:-}" ] && BENCH_ARGS+=(--threads "$BENCH_THREADS")
 
 mkdir -p "$OUT"
+LOGS=target/compare-logs
+mkdir -p "$LOGS"
 RESULTS=$OUT/results.txt
 {
     echo "# latchkey vs redis-server, $(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -89,10 +92,10 @@ wait_ready() { # port
 
 start_servers() {
     stop_servers
-    "$LATCHKEY" --port "$LK_PORT" --maxclients "$MAXCLIENTS" >"$OUT/latchkey.log" 2>&1 &
+    "$LATCHKEY" --port "$LK_PORT" --maxclients "$MAXCLIENTS" >"$LOGS/latchkey.log" 2>&1 &
     LK_PID=$!
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize no --maxclients "$MAXCLIENTS" >"$OUT/redis.log" 2>&1 &
+        --daemonize no --maxclients "$MAXCLIENTS" >"$LOGS/redis.log" 2>&1 &
     REDIS_PID=$!
     wait_ready "$LK_PORT" && wait_ready "$REDIS_PORT"
 }
@@ -105,7 +108,7 @@ bench() {
     local args=()
     for arg in "$@"; do args+=("${arg//@PID@/$pid}"); done
     local line
-    line=$("$BENCH" "${BENCH_ARGS[@]}" -p "$port" --label "$server" "${args[@]}" 2>>"$OUT/bench-errors.log" | grep '^workload=')
+    line=$("$BENCH" "${BENCH_ARGS[@]}" -p "$port" --label "$server" "${args[@]}" 2>>"$LOGS/bench-errors.log" | grep '^workload=')
     if [ -z "$line" ]; then
         line="workload=$(workload_name "${args[@]}") server=$server status=failed"
     fi

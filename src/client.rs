@@ -247,6 +247,9 @@ pub struct Client {
     /// The append-only file's loader: commands run at the replay's time and are not logged
     /// again.
     pub replaying: bool,
+    /// May run `DEBUG` (`enable-debug-command` and where the client connected from; decided
+    /// when the connection starts). In-process callers may.
+    pub may_debug: bool,
 }
 
 impl Client {
@@ -267,6 +270,7 @@ impl Client {
             scan_snapshot: None,
             aof_target: 0,
             replaying: false,
+            may_debug: true,
         }
     }
 

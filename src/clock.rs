@@ -6,7 +6,9 @@
 //! the clock is *past* its deadline ([`MonoTime::is_past`]), as Redis's `now > when`: together
 //! these make every lease last at least its full length from the moment its request was sent.
 //! The clock is a trait object so tests can drive time by hand ([`ManualClock`]) instead of
-//! sleeping.
+//! sleeping; over the wire, `DEBUG ADVANCE` moves any clock forward ([`Clock::advance`],
+//! through [`crate::db::Keyspace::advance_clock`], which also wakes the waits that must re-check
+//! their deadlines).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,21 +87,31 @@ pub trait Clock: Send + Sync + 'static {
     fn unix_ms(&self) -> u64 {
         self.unix_us() / 1000
     }
+    /// Moves the clock `ms` milliseconds forward, for good (`DEBUG ADVANCE`). The wall clock it
+    /// reports moves with it, so that `EXAT`, `EXPIRETIME` and `TIME` agree with the deadlines.
+    fn advance(&self, ms: u64);
 }
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
 
-/// The real clock: `Instant` for deadlines, `SystemTime` for the wall clock.
+/// The real clock: `Instant` for deadlines, `SystemTime` for the wall clock, plus whatever
+/// `DEBUG ADVANCE` added.
 pub struct SystemClock {
     start: Instant,
+    advanced_us: AtomicU64,
 }
 
 impl SystemClock {
     pub fn new() -> Self {
         SystemClock {
             start: Instant::now(),
+            advanced_us: AtomicU64::new(0),
         }
+    }
+
+    fn advanced_us(&self) -> u64 {
+        self.advanced_us.load(Ordering::SeqCst)
     }
 }
 
@@ -119,10 +131,15 @@ impl Clock for SystemClock {
     fn now(&self) -> MonoTime {
         let elapsed = self.start.elapsed();
         // Offset by one so that 0 is never a current time.
-        MonoTime(elapsed.as_secs() * 1_000_000 + u64::from(elapsed.subsec_micros()) + 1)
+        let micros = elapsed.as_secs() * 1_000_000 + u64::from(elapsed.subsec_micros()) + 1;
+        MonoTime(micros.saturating_add(self.advanced_us()))
     }
     fn unix_us(&self) -> u64 {
-        unix_now().as_micros() as u64
+        (unix_now().as_micros() as u64).saturating_add(self.advanced_us())
+    }
+    fn advance(&self, ms: u64) {
+        self.advanced_us
+            .fetch_add(ms.saturating_mul(1000), Ordering::SeqCst);
     }
 }
 
@@ -162,6 +179,9 @@ impl Clock for ManualClock {
     fn unix_us(&self) -> u64 {
         self.unix_base_us + self.now().as_micros() - MANUAL_START_US
     }
+    fn advance(&self, ms: u64) {
+        self.advance_micros(ms.saturating_mul(1000));
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +213,14 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         let later = clock.now();
         assert!(first.micros_until(later) >= 2_000);
+    }
+
+    #[test]
+    fn advancing_moves_both_readings_of_the_system_clock() {
+        let clock = SystemClock::new();
+        let (now, unix) = (clock.now(), clock.unix_us());
+        clock.advance(5_000);
+        assert!(now.micros_until(clock.now()) >= 5_000_000);
+        assert!(clock.unix_us() - unix >= 5_000_000);
     }
 }

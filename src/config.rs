@@ -155,6 +155,12 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_RESTART_GRACE", default_value_t = 0)]
     pub restart_grace: u64,
 
+    /// Who may run `DEBUG` (Redis 7's `enable-debug-command`): `yes` (every client), `local`
+    /// (clients on the loopback interface), `no` (none). Fixed at start-up, as in Redis.
+    #[arg(long, env = "LATCHKEY_ENABLE_DEBUG_COMMAND", default_value = "local",
+          value_parser = DebugAccess::parse)]
+    pub enable_debug_command: DebugAccess,
+
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, env = "LATCHKEY_LOG_LEVEL", default_value = "warn")]
     pub log_level: String,
@@ -178,6 +184,46 @@ impl Config {
 }
 
 /// Reads a Redis-style boolean: `yes` or `no`, any case.
+/// Who may run `DEBUG`: Redis 7's `enable-debug-command` values. `DEBUG ADVANCE` moves the clock
+/// every client sees, so it is not for any client that can connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugAccess {
+    Yes,
+    Local,
+    No,
+}
+
+impl DebugAccess {
+    /// Reads `yes`, `local` or `no` (any case), with Redis's error for anything else.
+    pub fn parse(value: &str) -> Result<DebugAccess, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "yes" => Ok(DebugAccess::Yes),
+            "local" => Ok(DebugAccess::Local),
+            "no" => Ok(DebugAccess::No),
+            _ => Err("argument(s) must be one of the following: no, yes, local".to_string()),
+        }
+    }
+
+    /// The value as `CONFIG GET` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DebugAccess::Yes => "yes",
+            DebugAccess::Local => "local",
+            DebugAccess::No => "no",
+        }
+    }
+
+    /// Whether a client connected from `peer` may run `DEBUG`. "Local" is the loopback
+    /// interface, as protected mode reads it ([`crate::acl::is_loopback`]).
+    pub fn allows(self, peer: std::net::IpAddr) -> bool {
+        match self {
+            DebugAccess::Yes => true,
+            DebugAccess::Local => crate::acl::is_loopback(peer),
+            DebugAccess::No => false,
+        }
+    }
+}
+
 pub fn yes_no(value: &str) -> Result<bool, String> {
     if value.eq_ignore_ascii_case("yes") {
         Ok(true)

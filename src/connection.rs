@@ -156,6 +156,11 @@ impl<S: Stream> Connection<S> {
     ) -> Self {
         let mut client = Client::new(info, !shared.requires_auth());
         client.set_user(shared.acl.default_user());
+        client.may_debug = shared
+            .config
+            .read()
+            .enable_debug_command
+            .allows(client.info.addr.ip());
         Connection {
             shared,
             socket,

@@ -110,6 +110,10 @@ pub const BUSY: Error = Error::fixed(
     "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
 );
 pub const NOSCRIPT: Error = Error::fixed("NOSCRIPT No matching script. Please use EVAL.");
+/// `DEBUG` refused by `enable-debug-command`.
+pub const DEBUG_NOT_ALLOWED: Error = Error::fixed(
+    "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+);
 pub const NOTBUSY: Error = Error::fixed("NOTBUSY No scripts in execution right now.");
 pub const UNKILLABLE: Error = Error::fixed(
     "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",

@@ -12,7 +12,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let limits = Limits {
-        max_bulk_len: if control & 1 == 0 { 1024 } else { 512 * 1024 * 1024 },
+        max_bulk_len: if control & 1 == 0 {
+            1024
+        } else {
+            512 * 1024 * 1024
+        },
         authenticated: control & 2 == 0,
     };
     let chunk = usize::from(control >> 2).max(1);

@@ -155,7 +155,7 @@ const PARAMS: &[Param] = &[
     },
     Param {
         name: "enable-debug-command",
-        get: |_, _| "yes".into(),
+        get: |config, _| config.enable_debug_command.as_str().into(),
         set: None,
     },
     Param {

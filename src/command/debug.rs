@@ -1,6 +1,14 @@
 //! `DEBUG`: the test hooks Redis-style test suites drive — `SLEEP`, `SET-ACTIVE-EXPIRE`,
-//! `OBJECT`, `RELOAD`, `LOADAOF` — and `HELP`. Other Redis `DEBUG` subcommands (`JMAP`, `SEGFAULT`, …) get
-//! the error Redis gives for a subcommand it does not know.
+//! `OBJECT`, `RELOAD`, `LOADAOF` — latchkey's own `ADVANCE`, and `HELP`. Other Redis `DEBUG`
+//! subcommands (`JMAP`, `SEGFAULT`, …) get the error Redis gives for a subcommand it does not
+//! know.
+//!
+//! Who may run `DEBUG` at all is `enable-debug-command` (the `protected` bit of the command
+//! table, checked by the dispatcher before authentication, as Redis does).
+//!
+//! `DEBUG ADVANCE ms` moves the server's clock forward ([`crate::db::Keyspace::advance_clock`]):
+//! tests of expiry, lease hand-offs and timeouts run without sleeping, as with an in-process
+//! [`crate::ManualClock`] but over the wire.
 //!
 //! `DEBUG SLEEP` delays only the calling client (Redis stalls the whole server): its reply
 //! waits on a timer, holding no shard, so other clients keep working.
@@ -18,6 +26,9 @@ use crate::protocol::Reply;
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ADVANCE <milliseconds>",
+    "    Move the server's clock forward: keys expire, lock waits and blocking",
+    "    commands end as if the time had passed.",
     "LOADAOF",
     "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "OBJECT <key>",
@@ -34,6 +45,9 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
+/// The largest `DEBUG ADVANCE` step (100 years), so that no deadline overflows.
+const MAX_ADVANCE_MS: i64 = 100 * 365 * 86_400_000;
+
 /// The longest `DEBUG SLEEP` honoured, so that no argument overflows a timer.
 const MAX_SLEEP_SECS: f64 = 86_400.0 * 365.0;
 
@@ -42,6 +56,13 @@ pub(super) fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Result<Outcome, Error> {
     let reply = match args.len() {
         2 if is(sub, "HELP") => help_reply(HELP),
         3 if is(sub, "SLEEP") => return Ok(sleep(&args[2])),
+        3 if is(sub, "ADVANCE") => {
+            let ms = super::args::parse_i64(&args[2])
+                .filter(|ms| (0..=MAX_ADVANCE_MS).contains(ms))
+                .ok_or(errors::NOT_INTEGER)?;
+            ctx.shared.keyspace.advance_clock(ms as u64);
+            Reply::OK
+        }
         3 if is(sub, "SET-ACTIVE-EXPIRE") => {
             let enabled = leading_int(&args[2]) != 0;
             ctx.shared.expiry.enabled.store(enabled, Ordering::Relaxed);

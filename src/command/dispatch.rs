@@ -144,6 +144,10 @@ pub fn admit(
             errors::wrong_arity(spec.name)
         });
     }
+    // Before authentication, as in Redis: a refused client learns nothing more.
+    if spec.has_internal(internal::PROTECTED) && !client.may_debug {
+        return Err(errors::DEBUG_NOT_ALLOWED);
+    }
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return Err(errors::NOAUTH);
     }

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 use super::aggregate::modify;
 use super::lists::{move_element, parse_end};
@@ -139,25 +140,44 @@ impl KeyWaiter for PopWaiter {
 /// client disconnected just as it was served), the element is pushed back where it came from.
 struct Pending {
     receiver: Option<oneshot::Receiver<Delivery>>,
+    /// `DEBUG ADVANCE`'s moves of the clock, followed from the moment the pop queued.
+    clock_moves: watch::Receiver<Duration>,
     keyspace: Arc<Keyspace>,
     db: usize,
     source: Source,
 }
 
 impl Pending {
-    /// Waits for an element, for `timeout` (`None`: forever).
+    /// Waits for an element, for `timeout` (`None`: forever). `DEBUG ADVANCE` brings the end of
+    /// the wait forward by as much as it moves the clock.
     async fn wait(&mut self, timeout: Option<Duration>) -> Option<Delivery> {
+        let clock_moves = &mut self.clock_moves;
+        let mut moved = *clock_moves.borrow_and_update();
+        // `None`: no end (no timeout, or one too far off to be a point in time).
+        let mut give_up_at = timeout.and_then(|limit| Instant::now().checked_add(limit));
         let receiver = self.receiver.as_mut()?;
-        let delivered = match timeout {
-            None => receiver.await.ok(),
-            Some(limit) => match tokio::time::timeout(limit, &mut *receiver).await {
-                Ok(result) => result.ok(),
-                Err(_) => {
+        let delivered = loop {
+            let timer = async {
+                match give_up_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                result = &mut *receiver => break result.ok(),
+                Ok(()) = clock_moves.changed() => {
+                    let total = *clock_moves.borrow_and_update();
+                    let by = total.saturating_sub(moved);
+                    moved = total;
+                    give_up_at = give_up_at.map(|at| at.checked_sub(by).unwrap_or_else(Instant::now));
+                }
+                _ = timer => {
                     // Closing first means nothing can be sent after the check below.
                     receiver.close();
-                    receiver.try_recv().ok()
+                    break receiver.try_recv().ok();
                 }
-            },
+            }
         };
         self.receiver = None;
         delivered
@@ -276,6 +296,8 @@ fn decimal_exponent(text: &[u8]) -> Option<i64> {
 
 /// Queues a pop waiter on each of `keys` and returns the receiving end.
 fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Error> {
+    // Followed before the pop queues, so that no move of the clock is missed.
+    let clock_moves = ctx.shared.keyspace.clock_moves();
     let (sender, receiver) = oneshot::channel();
     let slot: Slot = Arc::new(Mutex::new(Some(sender)));
     for key in keys {
@@ -287,6 +309,7 @@ fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Er
     }
     Ok(Pending {
         receiver: Some(receiver),
+        clock_moves,
         keyspace: ctx.shared.keyspace.clone(),
         db: ctx.db(),
         source,
@@ -464,6 +487,7 @@ mod tests {
         let (sender, receiver) = oneshot::channel();
         let pending = Pending {
             receiver: Some(receiver),
+            clock_moves: keyspace.clock_moves(),
             keyspace: keyspace.clone(),
             db: 0,
             source,
@@ -582,6 +606,7 @@ mod zset_tests {
         let (sender, receiver) = oneshot::channel();
         let pending = Pending {
             receiver: Some(receiver),
+            clock_moves: keyspace.clock_moves(),
             keyspace: keyspace.clone(),
             db: 0,
             source: Source::ZSet { highest: false },

@@ -46,6 +46,9 @@ pub mod internal {
     /// Runs at once inside `MULTI` instead of being queued (`MULTI`, `EXEC`, `DISCARD`,
     /// `WATCH`, `QUIT`, `RESET`).
     pub const IMMEDIATE: u32 = 1 << 1;
+    /// Governed by `enable-debug-command` (Redis's `protected` flag, which `COMMAND` does not
+    /// show in Redis 7.0): `DEBUG`.
+    pub const PROTECTED: u32 = 1 << 2;
 }
 
 /// The names `COMMAND INFO` gives the flags, in Redis's order (`may_replicate` hidden, as in

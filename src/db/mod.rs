@@ -24,8 +24,10 @@ pub mod zset;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::sync::watch;
 
 pub use entry::{Entry, Value, NO_DEADLINE};
 pub use lock_meta::LockMeta;
@@ -53,6 +55,9 @@ pub struct Keyspace {
     /// those allowed while busy) get `BUSY`, and a command waiting for a shard gives up with
     /// `BUSY` instead of parking its worker thread behind the script (see [`locks`]).
     scripts_past_limit: AtomicUsize,
+    /// How far `DEBUG ADVANCE` has moved the clock in all. Waits on real-time timers (lock
+    /// waits, blocking pops) follow it to bring their timers forward by as much.
+    clock_moves: watch::Sender<Duration>,
 }
 
 /// Where the keyspace reports changes that no command's dispatch saw: a waiter served under
@@ -81,7 +86,23 @@ impl Keyspace {
             scripts_past_limit: AtomicUsize::new(0),
             notifier: OnceLock::new(),
             journal: OnceLock::new(),
+            clock_moves: watch::channel(Duration::ZERO).0,
         }
+    }
+
+    /// Moves the clock `ms` milliseconds forward (`DEBUG ADVANCE`) and tells every wait, so that
+    /// keys expire, lock waiters are granted or give up, and blocking pops time out as if the
+    /// time had passed.
+    pub fn advance_clock(&self, ms: u64) {
+        self.clock.advance(ms);
+        self.clock_moves
+            .send_modify(|total| *total = total.saturating_add(Duration::from_millis(ms)));
+    }
+
+    /// Follows [`Keyspace::advance_clock`]: `changed()` wakes at each move, and the value is
+    /// the total moved since the start. A wait subscribes before it reads its deadlines.
+    pub fn clock_moves(&self) -> watch::Receiver<Duration> {
+        self.clock_moves.subscribe()
     }
 
     /// Reports keys that shard `index` expired. Call with no shard held.

@@ -10,15 +10,18 @@
 //! The client side is [`LockWait::run`], the future its connection awaits. It registers on its
 //! first poll (a future dropped unpolled leaves no trace), then sleeps until one of:
 //! - the grant arrives;
-//! - the wait time runs out (real time): it closes the channel, and a grant sent just before
-//!   still counts;
+//! - the wait time runs out (real time, brought forward by `DEBUG ADVANCE`): it closes the
+//!   channel, and a grant sent just before still counts;
 //! - the holder's deadline comes: active expiry samples only `hz` times a second, so the waiter
 //!   itself locks the shard at the deadline, which expires the key and serves the queue in order.
 //!   The queue entry keeps the waiter told of the holder's deadline (each offer of a busy key
 //!   updates it), so `PEXPIRE` and `LOCK.EXTEND` move the wake-up.
 //!
 //! The two deadlines share one timer, set for the earlier of them, so a wait arms one timer,
-//! and re-arms it only when the holder's deadline moves earlier or passes.
+//! and re-arms it only when the holder's deadline moves earlier or passes. When `DEBUG ADVANCE`
+//! moves the clock, every waiter wakes, offers the key to the queue (the holder's lease may be
+//! over now: the first waiter is granted), brings its own end forward by as much, and gives up
+//! if that has passed.
 //!
 //! When the future is dropped (client disconnected, wait over) its guard closes the channel,
 //! takes back a grant that was sent but never received, and offers the key to the queue again
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::time::Instant;
 
 use super::grant::{acquire_in_turn, try_acquire, undo_grant};
@@ -127,16 +130,18 @@ pub struct LockWait {
     pub db: usize,
     pub key: Bytes,
     pub request: AcquireRequest,
-    /// When the wait ends ungranted (real time).
+    /// When the wait ends ungranted (real time; brought forward when the clock is advanced).
     pub give_up_at: Instant,
 }
 
 impl LockWait {
     /// Waits for the lock: the grant, or `None` when the wait ends first.
     pub async fn run(self) -> Result<Option<Grant>, Error> {
+        // Followed before joining the queue, so that no move of the clock is missed.
+        let clock_moves = self.keyspace.clock_moves();
         match Queued::join(self)? {
             Ok(grant) => Ok(Some(grant)),
-            Err(mut queued) => Ok(queued.wait().await),
+            Err(mut queued) => Ok(queued.wait(clock_moves).await),
         }
     }
 
@@ -170,6 +175,8 @@ enum Wake {
     GaveUp,
     DeadlineMoved,
     HolderDue,
+    /// `DEBUG ADVANCE` moved the clock this far.
+    ClockMoved(Duration),
 }
 
 impl Queued {
@@ -203,7 +210,8 @@ impl Queued {
         }
     }
 
-    async fn wait(&mut self) -> Option<Grant> {
+    async fn wait(&mut self, mut clock_moves: watch::Receiver<Duration>) -> Option<Grant> {
+        let mut moved = *clock_moves.borrow_and_update();
         let timer = tokio::time::sleep_until(self.next_wake_up());
         tokio::pin!(timer);
         loop {
@@ -212,6 +220,12 @@ impl Queued {
                 biased;
                 grant = receiver => Wake::Granted(grant.ok()),
                 _ = self.watch.changed.notified() => Wake::DeadlineMoved,
+                Ok(()) = clock_moves.changed() => {
+                    let total = *clock_moves.borrow_and_update();
+                    let by = total.saturating_sub(moved);
+                    moved = total;
+                    Wake::ClockMoved(by)
+                }
                 _ = &mut timer => {
                     if Instant::now() >= self.wait.give_up_at {
                         Wake::GaveUp
@@ -228,6 +242,16 @@ impl Queued {
                 Wake::GaveUp => return self.give_up(),
                 Wake::DeadlineMoved => {}
                 Wake::HolderDue => self.offer(),
+                Wake::ClockMoved(by) => {
+                    // The holder's lease first: a lock that lapsed before this wait's end is
+                    // granted (give_up keeps a grant sent before it).
+                    self.offer();
+                    let now = Instant::now();
+                    self.wait.give_up_at = self.wait.give_up_at.checked_sub(by).unwrap_or(now);
+                    if now >= self.wait.give_up_at {
+                        return self.give_up();
+                    }
+                }
             }
             timer.as_mut().reset(self.next_wake_up());
         }

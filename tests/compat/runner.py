@@ -11,8 +11,8 @@ library it drives; tests that need a command the running server lacks are skippe
 being `COMMAND INFO <cmd>` against that server, so they run by themselves once it lands.
 
 The runner prints each suite's counts, the compatibility table (library, version, what is
-tested, result) that the README carries, checks the README's table lists every library with its
-pinned version, and ends with `compat: N passed, N failed, N skipped`. It exits non-zero when any
+tested, result) that docs/compatibility.md carries, checks that page's table lists every library
+with its pinned version, and ends with `compat: N passed, N failed, N skipped`. It exits non-zero when any
 suite failed, any server did not start, crashed, or did not stop cleanly.
 
 Standard library only: it runs before the virtualenv exists.
@@ -40,10 +40,12 @@ RESULT_LINE = re.compile(r"^compat-result: (passed|skipped|failed) \[([^\]]+)\] 
 TAP_LINE = re.compile(r"^(ok|not ok) \d+ - (.*?)(?: # (SKIP|TODO)\b ?(.*))?$")
 TEST_NAME = re.compile(r"^([^:]+): (.*)$")
 
-# What the README's table says about each library: (name, source of its version, what is tested).
-# The source is "pypi:<name>" (tests/compat/python/requirements.txt), "npm:<name>"
-# (tests/compat/node/package.json), "crate:<name>" (Cargo.lock), or "deb:<program>" (the
-# installed Debian package, whose version the runner reads at run time).
+# What the compatibility table (docs/compatibility.md) says about each library: (name, source of
+# its version, what is tested). The source is "pypi:<name>" (tests/compat/python/requirements.txt),
+# "npm:<name>" (tests/compat/node/package.json; a `file:` dependency takes the version in that
+# folder's package.json), "crate:<name>" (Cargo.lock), "local:python" (latchkey's own Python
+# package, versioned as the crate) or "deb:<program>" (the installed Debian package, whose
+# version the runner reads at run time).
 LIBRARIES = [
     ("redis-py", "pypi:redis",
      "`Lock` and `redis.asyncio.lock.Lock`: blocking/non-blocking acquire, timeout, extend, "
@@ -72,6 +74,13 @@ LIBRARIES = [
      "RESP2 and RESP3: lock flow, `Script` with EVALSHA→SCRIPT LOAD recovery, mutual exclusion"),
     ("rslock", "crate:rslock",
      "`LockManager` over three instances: lock, extend, unlock, guard, mutual exclusion"),
+    ("latchkey (Python package)", "local:python",
+     "`pip install ./python` into the suite's venv: the installed binary, `Server` and "
+     "`AsyncServer` with redis-py's sync and asyncio clients, the pytest `latchkey` fixture "
+     "(flushed per test, `advance`)"),
+    ("latchkey-server", "npm:latchkey-server",
+     "`js/` installed with npm: `startLatchkey()` with node-redis and ioredis, a lock taken and "
+     "released, `advance`, `flushall`, password, `stop`"),
     ("redis-cli", "deb:redis-cli",
      "scripted session with exact replies, `--pipe` bulk load"),
     ("redis-benchmark", "deb:redis-benchmark",
@@ -245,7 +254,12 @@ def run_suite(suite, binary, reference=False):
         env = dict(os.environ)
         env["LATCHKEY_ADDRS"] = ",".join(f"127.0.0.1:{s.port}" for s in servers)
         env["LATCHKEY_PIDS"] = ",".join(str(s.proc.pid) for s in servers)
-        env["LATCHKEY_BIN"] = binary
+        # The Python package's tests run the binary `pip install ./python` put in the venv;
+        # every other suite gets the release build.
+        if suite.name != "python":
+            env["LATCHKEY_BIN"] = binary
+        else:
+            env.pop("LATCHKEY_BIN", None)
         env["PYTHONUNBUFFERED"] = "1"
         print(f"servers: {env['LATCHKEY_ADDRS']} (pids {env['LATCHKEY_PIDS']})", flush=True)
         output = run_command(suite, env, outcome)
@@ -303,7 +317,12 @@ def pinned_versions():
                 versions[f"pypi:{name.strip().lower()}"] = version.strip()
     with open(os.path.join(COMPAT, "node", "package.json")) as f:
         for name, version in json.load(f).get("dependencies", {}).items():
+            if version.startswith("file:"):
+                folder = os.path.join(COMPAT, "node", version[len("file:"):])
+                with open(os.path.join(folder, "package.json")) as package:
+                    version = json.load(package)["version"]
             versions[f"npm:{name}"] = version
+    versions["local:python"] = crate_version()
     with open(os.path.join(ROOT, "Cargo.lock")) as f:
         lock = f.read()
     for name, version in re.findall(r'\[\[package\]\]\nname = "([^"]+)"\nversion = "([^"]+)"',
@@ -321,6 +340,13 @@ def pinned_versions():
     for program in ("redis-cli", "redis-benchmark"):
         versions[f"deb:{program}"] = tool_version(program)
     return versions
+
+
+def crate_version():
+    """latchkey's own version (the workspace's, in Cargo.toml), which the Python package takes."""
+    with open(os.path.join(ROOT, "Cargo.toml")) as f:
+        match = re.search(r'^version = "([^"]+)"', f.read(), re.M)
+    return match.group(1) if match else "?"
 
 
 def declared_crate_versions():
@@ -366,28 +392,32 @@ def table(outcomes, versions):
     return "\n".join(lines)
 
 
-def check_readme(versions):
-    """Every library of the table appears in the README's table with the pinned version."""
+TABLE_PAGE = os.path.join("docs", "compatibility.md")
+
+
+def check_table_page(versions):
+    """Every library of the table appears in the documented table (docs/compatibility.md) with
+    the pinned version."""
     problems = []
     try:
-        with open(os.path.join(ROOT, "README.md")) as f:
-            readme = f.read()
+        with open(os.path.join(ROOT, TABLE_PAGE)) as f:
+            page = f.read()
     except OSError as error:
-        return [f"cannot read README.md: {error}"]
+        return [f"cannot read {TABLE_PAGE}: {error}"]
     rows = {}
-    for line in readme.splitlines():
+    for line in page.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("|") and len(cells) >= 4:
             rows[cells[0]] = cells[1]
     for name, source, _ in LIBRARIES:
         if name not in rows:
-            problems.append(f"README.md's compatibility table has no row for {name}")
+            problems.append(f"{TABLE_PAGE}'s compatibility table has no row for {name}")
             continue
         if source.startswith("deb:"):
             continue  # Debian's version, not pinned by the project
         want = versions.get(source)
         if rows[name] != want:
-            problems.append(f"README.md lists {name} {rows[name]}, the suite pins {want}")
+            problems.append(f"{TABLE_PAGE} lists {name} {rows[name]}, the suite pins {want}")
     # And every pinned library is in the table.
     named = {source for _, source, _ in LIBRARIES}
     with open(os.path.join(COMPAT, "node", "package.json")) as f:
@@ -429,7 +459,7 @@ def main():
             json.dump([{"suite": o.suite, "results": o.results, "problems": o.problems}
                        for o in outcomes], f, indent=1)
 
-    readme_problems = check_readme(versions)
+    table_problems = check_table_page(versions)
     print("\n=== compatibility table ===")
     print(table(outcomes, versions))
     print("\n=== suites ===")
@@ -444,15 +474,15 @@ def main():
             print(f"  {suite}: [{library}] {test}: {reason}")
     failed_tests = [(o.suite, r) for o in outcomes for r in o.results if r[0] == "failed"]
     problems = [(o.suite, p) for o in outcomes for p in o.problems]
-    problems += [("readme", p) for p in readme_problems]
+    problems += [("docs", p) for p in table_problems]
     if failed_tests or problems:
         print("\nfailed:")
         for suite, (_, library, test, _) in failed_tests:
             print(f"  {suite}: [{library}] {test}")
         for suite, problem in problems:
             print(f"  {suite}: {problem}")
-    passed = sum(o.count("passed") for o in outcomes) + (0 if readme_problems else 1)
-    failed = sum(o.failed for o in outcomes) + len(readme_problems)
+    passed = sum(o.count("passed") for o in outcomes) + (0 if table_problems else 1)
+    failed = sum(o.failed for o in outcomes) + len(table_problems)
     skipped_count = len(skipped)
     print(f"\ncompat: {passed} passed, {failed} failed, {skipped_count} skipped")
     return 1 if failed else 0

@@ -1,4 +1,4 @@
-//! The load generator `latchkey-bench` end to end against an in-process server: each workload
+//! The load generator `latchkey-bench` end to end against an in-process latchkey server: each workload
 //! runs (tiny and bounded), prints its one machine-readable line, and a command the server
 //! lacks is reported as `unsupported` with exit code 0. No performance figure is asserted.
 
