@@ -31,29 +31,7 @@ const FLAGS: &[&str] = &[
 /// latchkey's own bits, never shown as Redis flags.
 const INTERNAL: &[&str] = &["subscribed", "immediate", "protected"];
 
-const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+include!("src/acl_categories.rs");
 
 const KEY_FLAGS: &[&str] = &[
     "RW",
@@ -305,6 +283,7 @@ fn handler_of(row: &Row) -> &str {
 fn main() {
     let source = Path::new("src/command/commands.txt");
     println!("cargo:rerun-if-changed={}", source.display());
+    println!("cargo:rerun-if-changed=src/acl_categories.rs");
     let text = std::fs::read_to_string(source).expect("read src/command/commands.txt");
     let mut rows = Vec::new();
     for (index, line) in text.lines().enumerate() {

@@ -32,30 +32,9 @@ use sha2::{Digest, Sha256};
 use crate::command::{self, CommandSpec};
 use crate::errors::Error;
 
-/// Redis's ACL categories, in the order `ACL CAT` lists them.
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
+// Redis's ACL categories (`CATEGORIES`), shared with `build.rs`, which checks the command table
+// against them.
+include!("acl_categories.rs");
 
 /// A SHA-256 password hash.
 type PasswordHash = [u8; 32];

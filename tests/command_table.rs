@@ -9,10 +9,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use redis::Value;
 
@@ -22,49 +18,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// At least this share of the commands and subcommands both servers know have equal facts.
 const REQUIRED_SHARE: f64 = 0.95;
-
-fn find_redis_server() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// A `redis-server` child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start(binary: &PathBuf) -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, addr }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What `COMMAND INFO` says of one command or subcommand.
 #[derive(Debug, PartialEq)]
@@ -129,11 +82,11 @@ fn command_facts(url: &str) -> BTreeMap<String, Facts> {
 
 #[test]
 fn command_facts_match_redis() {
-    let Some(binary) = find_redis_server() else {
+    let Some(binary) = common::find_redis_server() else {
         eprintln!("command table comparison skipped: redis-server is not on PATH");
         return;
     };
-    let redis = RedisServer::start(&binary);
+    let redis = common::RedisServer::start(&binary, &[]);
     let theirs = command_facts(&format!("redis://{}", redis.addr));
     let server = common::start();
     let ours = command_facts(&server.url());

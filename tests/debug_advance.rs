@@ -8,19 +8,6 @@ use std::time::Duration;
 
 use common::{encode, Raw};
 use latchkey::config::DebugAccess;
-use latchkey::{BackgroundServer, Config, Server};
-
-fn start(configure: impl FnOnce(&mut Config)) -> BackgroundServer {
-    let mut config = Config {
-        port: 0,
-        bind: "127.0.0.1".into(),
-        ..Config::default()
-    };
-    configure(&mut config);
-    Server::new(config)
-        .start_background()
-        .expect("server starts")
-}
 
 fn send(c: &mut Raw, line: &str) {
     let args: Vec<&[u8]> = line.split_whitespace().map(str::as_bytes).collect();
@@ -60,7 +47,7 @@ fn wait_for_blocked(c: &mut Raw, command: &str) {
 
 #[test]
 fn advance_expires_keys_at_once() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut c = Raw::connect(server.local_addr());
     c.expect("SET short v PX 3000", "+OK\r\n");
     c.expect("SET long v PX 600000", "+OK\r\n");
@@ -76,7 +63,7 @@ fn advance_expires_keys_at_once() {
 
 #[test]
 fn advance_moves_the_wall_clock_with_the_deadlines() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut c = Raw::connect(server.local_addr());
     c.expect("SET k v EX 1000", "+OK\r\n");
     let before = integer(&c.call("EXPIRETIME k"));
@@ -93,7 +80,7 @@ fn advance_moves_the_wall_clock_with_the_deadlines() {
 
 #[test]
 fn advance_grants_a_lock_waiter_when_the_lease_runs_out() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut holder = Raw::connect(server.local_addr());
     let mut waiter = Raw::connect(server.local_addr());
     let mut admin = Raw::connect(server.local_addr());
@@ -109,7 +96,7 @@ fn advance_grants_a_lock_waiter_when_the_lease_runs_out() {
 
 #[test]
 fn advance_ends_a_lock_wait_whose_time_is_up() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut holder = Raw::connect(server.local_addr());
     let mut waiter = Raw::connect(server.local_addr());
     let mut admin = Raw::connect(server.local_addr());
@@ -130,7 +117,7 @@ fn advance_ends_a_lock_wait_whose_time_is_up() {
 
 #[test]
 fn advance_fires_blocking_pop_timeouts() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut blocked = Raw::connect(server.local_addr());
     let mut admin = Raw::connect(server.local_addr());
     send(&mut blocked, "BLPOP queue 100");
@@ -153,7 +140,7 @@ fn advance_fires_blocking_pop_timeouts() {
 
 #[test]
 fn advance_checks_its_argument() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut c = Raw::connect(server.local_addr());
     for bad in ["x", "-1", "1.5", "99999999999999999999"] {
         c.expect(
@@ -172,7 +159,7 @@ const NOT_ALLOWED: &str = "-ERR DEBUG command not allowed. If the enable-debug-c
 
 #[test]
 fn debug_is_local_by_default_and_shown_by_config_get() {
-    let server = start(|_| {});
+    let server = common::start_real(|_| {});
     let mut c = Raw::connect(server.local_addr());
     c.expect(
         "CONFIG GET enable-debug-command",
@@ -212,7 +199,7 @@ fn local_means_the_loopback_interface() {
 
 #[test]
 fn debug_refused_when_disabled_before_auth_and_in_multi() {
-    let server = start(|config| {
+    let server = common::start_real(|config| {
         config.enable_debug_command = DebugAccess::No;
         config.requirepass = Some("pw".into());
     });
@@ -239,7 +226,7 @@ fn debug_refused_when_disabled_before_auth_and_in_multi() {
 
 #[test]
 fn debug_for_everyone_with_yes() {
-    let server = start(|config| config.enable_debug_command = DebugAccess::Yes);
+    let server = common::start_real(|config| config.enable_debug_command = DebugAccess::Yes);
     let mut c = Raw::connect(server.local_addr());
     c.expect(
         "CONFIG GET enable-debug-command",

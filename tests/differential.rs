@@ -13,10 +13,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use latchkey::protocol::parser::split_args;
 use latchkey::{Config, Server};
@@ -1059,52 +1056,6 @@ const AUTH_SCRIPTS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Where `redis-server` is, if on `PATH`.
-fn find_redis_server() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("redis-server"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// A `redis-server` child process, killed on drop.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    fn start(binary: &PathBuf, extra: &[&str]) -> RedisServer {
-        // Redis cannot pick its own port: take a free one from the OS.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        RedisServer { child, addr }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The elements of an array reply, for comparing unordered replies; other replies whole.
 fn elements(reply: &[u8]) -> Vec<Vec<u8>> {
     let header_end = reply.windows(2).position(|w| w == b"\r\n").unwrap_or(0) + 2;
@@ -1171,11 +1122,11 @@ fn compare(
 
 #[test]
 fn latchkey_replies_like_redis() {
-    let Some(binary) = find_redis_server() else {
+    let Some(binary) = common::find_redis_server() else {
         eprintln!("differential test skipped: redis-server is not on PATH");
         return;
     };
-    let redis = RedisServer::start(&binary, &[]);
+    let redis = common::RedisServer::start(&binary, &[]);
     let latchkey = Server::new(Config::default())
         .start_background()
         .expect("latchkey starts");
@@ -1207,11 +1158,11 @@ fn latchkey_replies_like_redis() {
 
 #[test]
 fn latchkey_replies_like_redis_with_a_password() {
-    let Some(binary) = find_redis_server() else {
+    let Some(binary) = common::find_redis_server() else {
         eprintln!("differential test skipped: redis-server is not on PATH");
         return;
     };
-    let redis = RedisServer::start(&binary, &["--requirepass", "pw"]);
+    let redis = common::RedisServer::start(&binary, &["--requirepass", "pw"]);
     let config = Config {
         requirepass: Some("pw".into()),
         ..Config::default()

@@ -9,21 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Raw, TestServer};
-use latchkey::{BackgroundServer, Config, Server};
 use proptest::prelude::*;
-
-/// A server on the real clock.
-fn start_real(configure: impl FnOnce(&mut Config)) -> BackgroundServer {
-    let mut config = Config {
-        port: 0,
-        bind: "127.0.0.1".into(),
-        ..Config::default()
-    };
-    configure(&mut config);
-    Server::new(config)
-        .start_background()
-        .expect("server starts")
-}
 
 /// One short lease, taken by `acquire` and watched by `poll` from another connection until
 /// the key is free; returns how long after the acquire was *sent* the poll's answer proving
@@ -55,7 +41,7 @@ fn observed_lease(
 /// second client that polls `EXISTS` (or tries to take the lock itself): none ends early.
 #[test]
 fn no_lease_ends_before_its_length_on_the_real_clock() {
-    let server = start_real(|_| {});
+    let server = common::start_real(|_| {});
     let addr = server.local_addr();
     const WORKERS: usize = 4;
     const TRIALS: usize = 250;
@@ -192,7 +178,7 @@ mod stuck_scripts {
 
     #[test]
     fn a_script_stuck_in_string_find_answers_to_busy_and_script_kill() {
-        let server = start_real(|config| config.lua_time_limit = 100);
+        let server = common::start_real(|config| config.lua_time_limit = 100);
         let addr = server.local_addr();
         let mut script = Raw::connect(addr);
         let mut other = Raw::connect(addr);
@@ -224,7 +210,7 @@ mod stuck_scripts {
 
     #[test]
     fn a_script_cannot_catch_its_own_kill() {
-        let server = start_real(|config| config.lua_time_limit = 10);
+        let server = common::start_real(|config| config.lua_time_limit = 10);
         let addr = server.local_addr();
         let (mut script, mut admin) = (Raw::connect(addr), Raw::connect(addr));
         let runaway = "local f = function() while 1 do redis.call('ping') end end \

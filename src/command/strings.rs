@@ -131,10 +131,14 @@ pub fn expire_deadline(
             })
         }
         TtlUnit::UnixSeconds | TtlUnit::UnixMillis => {
+            // A time past the end of the clock saturates (a deadline that never comes in
+            // practice); a time not after now is due.
             let from_now_us = i128::from(millis) * 1000 - i128::from(unix_us);
-            Ok(match u64::try_from(from_now_us) {
-                Ok(micros) if micros > 0 => ctx.now.after_micros(micros),
-                _ => ctx.now,
+            Ok(if from_now_us > 0 {
+                ctx.now
+                    .after_micros(u64::try_from(from_now_us).unwrap_or(u64::MAX))
+            } else {
+                ctx.now
             })
         }
     }

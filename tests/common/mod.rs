@@ -251,3 +251,68 @@ pub fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A server on the real clock (for tests of real time: leases watched from other
+/// connections, scripts that must be stopped while they run).
+pub fn start_real(configure: impl FnOnce(&mut Config)) -> BackgroundServer {
+    let mut config = Config {
+        port: 0,
+        bind: "127.0.0.1".into(),
+        ..Config::default()
+    };
+    configure(&mut config);
+    Server::new(config)
+        .start_background()
+        .expect("server starts")
+}
+
+/// Where `redis-server` is, if on `PATH` (tests that compare with it skip without it).
+pub fn find_redis_server() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("redis-server"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// A `redis-server` child process on a free loopback port, without persistence, killed on
+/// drop.
+pub struct RedisServer {
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts `binary` with `extra` arguments and waits (at most 10 s) until it accepts.
+    pub fn start(binary: &std::path::Path, extra: &[&str]) -> RedisServer {
+        use std::process::{Command, Stdio};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, addr }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
