@@ -10,7 +10,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use latchkey::client::{Client, ClientInfo};
 use latchkey::command::{self, Outcome};
-use latchkey::db::{expiry, KeyLocks, Keyspace, Str, Value};
+use latchkey::db::{expiry, Keyspace, ShardGuards, Str, Value};
 use latchkey::protocol::Reply;
 use latchkey::{Config, ManualClock, Server};
 
@@ -68,12 +68,12 @@ fn expired_keyspace() -> Keyspace {
     let keyspace = Keyspace::new(1, 8, clock.clone());
     let now = keyspace.now();
     {
-        let mut locks = KeyLocks::new(&keyspace);
-        locks.lock_all().expect("lock every shard");
+        let mut guards = ShardGuards::new(&keyspace);
+        guards.lock_all().expect("lock every shard");
         for i in 0..EXPIRED_KEYS {
             let key = format!("lock:{i}");
             let value = Value::Str(Str::from("01234567-89ab-4cde-8f01-23456789abcd"));
-            locks
+            guards
                 .shard(0, key.as_bytes())
                 .expect("shard is locked")
                 .insert(

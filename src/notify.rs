@@ -192,7 +192,7 @@ pub fn key_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
     }
     let db = ctx.db();
     if notifier.enabled(class::EXPIRED) {
-        if let Ok(shard) = ctx.locks.shard(db, key) {
+        if let Ok(shard) = ctx.guards.shard(db, key) {
             if shard.has_expired_keys() {
                 notifier.expired(db, &shard.take_expired_keys());
             }
@@ -211,7 +211,7 @@ pub fn aggregate_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8])
     key_event(ctx, event_class, event, key);
     let (db, now) = (ctx.db(), ctx.now);
     let emptied = ctx
-        .locks
+        .guards
         .shard(db, key)
         .is_ok_and(|shard| !shard.contains(key, now));
     if emptied {

@@ -359,7 +359,7 @@ fn blocking_pops_inside_exec_do_not_block() {
     use bytes::Bytes;
     use latchkey::client::{Client, ClientInfo};
     use latchkey::command::{execute_nested, Ctx};
-    use latchkey::db::KeyLocks;
+    use latchkey::db::ShardGuards;
     use latchkey::protocol::Reply;
 
     let server = common::start();
@@ -367,11 +367,11 @@ fn blocking_pops_inside_exec_do_not_block() {
     let addr = server.server.local_addr();
     let mut client = Client::new(Arc::new(ClientInfo::new(999, addr, addr)), true);
     let run = |client: &mut Client, words: &[&str]| {
-        let mut locks = KeyLocks::new(&shared.keyspace);
+        let mut guards = ShardGuards::new(&shared.keyspace);
         let mut ctx = Ctx {
             shared: &shared,
             client,
-            locks: &mut locks,
+            guards: &mut guards,
             now: shared.keyspace.now(),
             in_script: true,
             effects: Vec::new(),

@@ -310,7 +310,7 @@ fn publish_through_the_nested_path_scripts_use() {
     use bytes::Bytes;
     use latchkey::client::{Client, ClientInfo};
     use latchkey::command::{self, Ctx};
-    use latchkey::db::KeyLocks;
+    use latchkey::db::ShardGuards;
     use latchkey::protocol::Reply;
 
     let server = common::start();
@@ -322,12 +322,12 @@ fn publish_through_the_nested_path_scripts_use() {
     );
     let addr = "127.0.0.1:1".parse().unwrap();
     let mut client = Client::new(Arc::new(ClientInfo::new(u64::MAX, addr, addr)), true);
-    let mut locks = KeyLocks::new(&shared.keyspace);
-    locks.lock_keys(0, [&b"lock"[..]]).unwrap();
+    let mut guards = ShardGuards::new(&shared.keyspace);
+    guards.lock_keys(0, [&b"lock"[..]]).unwrap();
     let mut ctx = Ctx {
         shared: &shared,
         client: &mut client,
-        locks: &mut locks,
+        guards: &mut guards,
         now: shared.keyspace.now(),
         in_script: true,
         effects: Vec::new(),
@@ -351,7 +351,7 @@ fn publish_through_the_nested_path_scripts_use() {
         Reply::Integer(1)
     );
     assert_eq!(latchkey::pubsub::publish(&shared, b"unlocks", b"direct"), 1);
-    drop(locks);
+    drop(guards);
     assert_eq!(sub.read_text(), frame('*', &["message", "unlocks", "lock"]));
     assert_eq!(
         sub.read_text(),

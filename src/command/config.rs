@@ -14,7 +14,7 @@ use super::connection::subcommand;
 use super::keys::help_reply;
 use super::Ctx;
 use crate::config::{normalize_keyspace_events, Config};
-use crate::db::KeyLocks;
+use crate::db::ShardGuards;
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;
 use crate::protocol::Reply;
@@ -346,7 +346,7 @@ pub(super) fn config(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         "get" => Ok(config_get(ctx.shared, &args[2..])),
         "set" => config_set(ctx.shared, &args[2..]),
         "resetstat" => {
-            reset_stats(ctx.shared, ctx.locks);
+            reset_stats(ctx.shared, ctx.guards);
             Ok(Reply::OK)
         }
         "rewrite" => Err(Error::fixed(
@@ -458,9 +458,9 @@ fn yes_no_text(value: bool) -> String {
 }
 
 /// `CONFIG RESETSTAT`: zeroes the counters `INFO stats` reports.
-/// The shards are taken through the command's `KeyLocks` (inside `EXEC` some are already held
+/// The shards are taken through the command's `ShardGuards` (inside `EXEC` some are already held
 /// by this command).
-pub fn reset_stats(shared: &Shared, locks: &mut KeyLocks) {
+pub fn reset_stats(shared: &Shared, guards: &mut ShardGuards) {
     let stats = &shared.stats;
     for counter in [
         &stats.connections_received,
@@ -470,7 +470,7 @@ pub fn reset_stats(shared: &Shared, locks: &mut KeyLocks) {
         counter.store(0, Ordering::Relaxed);
     }
     for index in 0..shared.keyspace.shard_count() {
-        if let Ok(shard) = locks.shard_at(index) {
+        if let Ok(shard) = guards.shard_at(index) {
             shard.expired_count = 0;
         }
     }

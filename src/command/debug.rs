@@ -121,7 +121,7 @@ fn object(ctx: &mut Ctx, key: &[u8]) -> Result<Reply, Error> {
     let now = ctx.now;
     let lru_clock = (ctx.unix_ms() / 1000) & 0xFF_FFFF;
     let db = ctx.db();
-    let shard = ctx.locks.shard(db, key)?;
+    let shard = ctx.guards.shard(db, key)?;
     let entry = shard.get(key, now).ok_or(errors::NO_SUCH_KEY)?;
     let line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{lru_clock} lru_seconds_idle:0",

@@ -19,7 +19,7 @@ use super::spec::{self, flags, internal, CommandSpec, Handler, KeySearch, KeySpe
 use super::{pubsub, transactions, Ctx, Outcome};
 use crate::acl::Denial;
 use crate::client::Client;
-use crate::db::KeyLocks;
+use crate::db::ShardGuards;
 use crate::errors::{self, Error};
 use crate::protocol::Reply;
 use crate::script::RunningScript;
@@ -68,8 +68,8 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
         return Outcome::Reply(transactions::queue(client, args));
     }
     client.note_command(spec.name);
-    let mut locks = KeyLocks::new(&shared.keyspace);
-    if let Err(error) = lock_keys(&mut locks, client.db, spec, args) {
+    let mut guards = ShardGuards::new(&shared.keyspace);
+    if let Err(error) = lock_keys(&mut guards, client.db, spec, args) {
         return Outcome::Reply(error.into());
     }
     let now = if client.replaying {
@@ -80,7 +80,7 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
     let mut ctx = Ctx {
         shared,
         client,
-        locks: &mut locks,
+        guards: &mut guards,
         now,
         in_script: false,
         effects: Vec::new(),
@@ -93,7 +93,7 @@ pub fn execute(shared: &Arc<Shared>, client: &mut Client, args: &[Bytes]) -> Out
     outcome
 }
 
-/// Runs a command inside `EXEC` or a script, with the caller's `Ctx` (its `KeyLocks` already
+/// Runs a command inside `EXEC` or a script, with the caller's `Ctx` (its `ShardGuards` already
 /// hold the transaction's or the script's shards). A blocking command replies at once, as if
 /// its timeout had passed.
 pub fn execute_nested(ctx: &mut Ctx, caller: Caller, args: &[Bytes]) -> Reply {
@@ -112,7 +112,7 @@ pub fn execute_nested(ctx: &mut Ctx, caller: Caller, args: &[Bytes]) -> Reply {
     if let Caller::Exec = caller {
         ctx.client.note_command(spec.name);
     }
-    if let Err(error) = lock_keys(ctx.locks, ctx.client.db, spec, args) {
+    if let Err(error) = lock_keys(ctx.guards, ctx.client.db, spec, args) {
         return error.into();
     }
     match run(ctx, spec, args) {
@@ -238,9 +238,9 @@ fn denied(caller: Caller, spec: &CommandSpec, denial: Denial) -> Error {
     }
 }
 
-/// Locks the shards of every key the key specs find, in ascending order, through `locks`.
+/// Locks the shards of every key the key specs find, in ascending order, through `guards`.
 pub fn lock_keys(
-    locks: &mut KeyLocks,
+    guards: &mut ShardGuards,
     db: usize,
     spec: &'static CommandSpec,
     args: &[Bytes],
@@ -252,10 +252,10 @@ pub fn lock_keys(
             search: KeySearch::Range { index, last: 0, .. },
             ..
         }] => match args.get(*index as usize) {
-            Some(key) => locks.shard(db, key).map(|_| ()),
+            Some(key) => guards.shard(db, key).map(|_| ()),
             None => Ok(()),
         },
-        _ => locks.lock_keys(db, spec.key_positions(args).map(|i| &args[i][..])),
+        _ => guards.lock_keys(db, spec.key_positions(args).map(|i| &args[i][..])),
     }
 }
 
@@ -271,14 +271,14 @@ fn run(ctx: &mut Ctx, spec: &'static CommandSpec, args: &[Bytes]) -> Outcome {
         }
     }
     let journal = spec.has(flags::WRITE) && ctx.shared.aof.is_on() && !ctx.client.replaying;
-    let before = journal.then(|| (ctx.locks.changes(), ctx.locks.expired_marks()));
+    let before = journal.then(|| (ctx.guards.changes(), ctx.guards.expired_marks()));
     let result = match spec.handler {
         Handler::Sync(handler) => handler(ctx, args).map(Outcome::Reply),
         Handler::Blocking(handler) => handler(ctx, args),
     };
     let outcome = result.unwrap_or_else(|error| Outcome::Reply(error.into()));
     if let Some((changes, expired)) = before {
-        if ctx.locks.changes() != changes {
+        if ctx.guards.changes() != changes {
             if let Outcome::Reply(reply) = &outcome {
                 crate::persist::propagate::record(ctx, spec, args, reply, &expired);
             }

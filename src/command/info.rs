@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::connection::REDIS_VERSION;
 use super::Ctx;
-use crate::db::{KeyLocks, Shard};
+use crate::db::{Shard, ShardGuards};
 use crate::errors::CommandResult;
 use crate::protocol::Reply;
 use crate::server::Shared;
@@ -48,25 +48,25 @@ pub(super) fn info(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         if !text.is_empty() {
             text.push_str("\r\n");
         }
-        write_section(ctx.shared, ctx.locks, section, &mut text);
+        write_section(ctx.shared, ctx.guards, section, &mut text);
     }
     Ok(Reply::Verbatim("txt", Bytes::from(text)))
 }
 
 /// Appends one section, its `# Title` line first.
-fn write_section(shared: &Shared, locks: &mut KeyLocks, section: &str, out: &mut String) {
+fn write_section(shared: &Shared, guards: &mut ShardGuards, section: &str, out: &mut String) {
     match section {
         "server" => server(shared, out),
         "clients" => clients(shared, out),
-        "memory" => memory(shared, locks, out),
+        "memory" => memory(shared, guards, out),
         "persistence" => persistence(shared, out),
-        "stats" => stats(shared, locks, out),
+        "stats" => stats(shared, guards, out),
         "replication" => replication(shared, out),
         "cpu" => cpu(out),
         "modules" => out.push_str("# Modules\r\n"),
         "errorstats" => out.push_str("# Errorstats\r\n"),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
-        "keyspace" => keyspace(shared, locks, out),
+        "keyspace" => keyspace(shared, guards, out),
         _ => {}
     }
 }
@@ -166,11 +166,11 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
-fn memory(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
+fn memory(shared: &Shared, guards: &mut ShardGuards, out: &mut String) {
     let used = if crate::memory::counting() {
         crate::memory::used()
     } else {
-        sum_shards(locks, 0..shared.keyspace.shard_count(), |shard| {
+        sum_shards(guards, 0..shared.keyspace.shard_count(), |shard| {
             shard.approximate_memory() as u64
         }) + BASELINE_MEMORY
     };
@@ -265,9 +265,9 @@ fn persistence(shared: &Shared, out: &mut String) {
     );
 }
 
-fn stats(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
+fn stats(shared: &Shared, guards: &mut ShardGuards, out: &mut String) {
     let counters = &shared.stats;
-    let expired = sum_shards(locks, 0..shared.keyspace.shard_count(), |shard| {
+    let expired = sum_shards(guards, 0..shared.keyspace.shard_count(), |shard| {
         shard.expired_count
     });
     let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed).to_string();
@@ -352,28 +352,28 @@ fn cpu(out: &mut String) {
     );
 }
 
-fn keyspace(shared: &Shared, locks: &mut KeyLocks, out: &mut String) {
+fn keyspace(shared: &Shared, guards: &mut ShardGuards, out: &mut String) {
     out.push_str("# Keyspace\r\n");
     for db in 0..shared.keyspace.databases() {
         let shards = shared.keyspace.db_shards(db);
-        let keys = sum_shards(locks, shards.clone(), |shard| shard.len() as u64);
-        let expires = sum_shards(locks, shards, |shard| shard.volatile_len() as u64);
+        let keys = sum_shards(guards, shards.clone(), |shard| shard.len() as u64);
+        let expires = sum_shards(guards, shards, |shard| shard.volatile_len() as u64);
         if keys > 0 {
             let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
         }
     }
 }
 
-/// Sums `measure` over the shards in `range`, taken through the command's `KeyLocks`: inside
+/// Sums `measure` over the shards in `range`, taken through the command's `ShardGuards`: inside
 /// `EXEC` some shards are already held by this very command, and locking them again directly
 /// would deadlock.
 fn sum_shards(
-    locks: &mut KeyLocks,
+    guards: &mut ShardGuards,
     range: std::ops::Range<usize>,
     measure: impl Fn(&Shard) -> u64,
 ) -> u64 {
     range
-        .filter_map(|index| locks.shard_at(index).ok().map(|shard| measure(shard)))
+        .filter_map(|index| guards.shard_at(index).ok().map(|shard| measure(shard)))
         .sum()
 }
 

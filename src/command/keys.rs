@@ -219,7 +219,7 @@ const SAME_OBJECT: Error = Error::fixed("ERR source and destination objects are 
 
 /// `MOVE key db`: moves a key (value and TTL) to another database unless it exists there.
 /// The destination shard is locked after the source one; when it sits below it in the lock
-/// order the lock goes through `KeyLocks`'s bounded out-of-order path.
+/// order the lock goes through `ShardGuards`'s bounded out-of-order path.
 pub(super) fn move_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let key = &args[1];
     let dst_db = db_index(ctx, &args[2])?;
@@ -230,7 +230,7 @@ pub(super) fn move_(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(entry) = ctx.shard(key)?.get(key, now).cloned() else {
         return Ok(Reply::Integer(0));
     };
-    let dst = ctx.locks.shard(dst_db, key)?;
+    let dst = ctx.guards.shard(dst_db, key)?;
     if dst.contains(key, now) {
         return Ok(Reply::Integer(0));
     }
@@ -277,7 +277,7 @@ pub(super) fn copy(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let Some(entry) = ctx.shard(src)?.get(src, now).cloned() else {
         return Ok(Reply::Integer(0));
     };
-    let target = ctx.locks.shard(dst_db, dst)?;
+    let target = ctx.guards.shard(dst_db, dst)?;
     if !options.replace && target.contains(dst, now) {
         return Ok(Reply::Integer(0));
     }
@@ -307,17 +307,17 @@ pub(super) fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let keyspace = ctx.shared.keyspace.clone();
     let (low, high) = (a.min(b), a.max(b));
     for index in keyspace.db_shards(low).chain(keyspace.db_shards(high)) {
-        ctx.locks.shard_at(index)?;
+        ctx.guards.shard_at(index)?;
     }
     let now = ctx.now;
     for (low_index, high_index) in keyspace.db_shards(low).zip(keyspace.db_shards(high)) {
-        let low_entries = take_entries(ctx.locks.shard_at(low_index)?, now);
-        let high_entries = take_entries(ctx.locks.shard_at(high_index)?, now);
-        put_entries(ctx.locks.shard_at(low_index)?, high_entries, now);
-        put_entries(ctx.locks.shard_at(high_index)?, low_entries, now);
+        let low_entries = take_entries(ctx.guards.shard_at(low_index)?, now);
+        let high_entries = take_entries(ctx.guards.shard_at(high_index)?, now);
+        put_entries(ctx.guards.shard_at(low_index)?, high_entries, now);
+        put_entries(ctx.guards.shard_at(high_index)?, low_entries, now);
         // A transaction watching any key of either database must abort, as in Redis.
-        ctx.locks.shard_at(low_index)?.touch_all_watched();
-        ctx.locks.shard_at(high_index)?.touch_all_watched();
+        ctx.guards.shard_at(low_index)?.touch_all_watched();
+        ctx.guards.shard_at(high_index)?.touch_all_watched();
     }
     Ok(Reply::OK)
 }

@@ -196,7 +196,7 @@ pub(super) fn list(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let user = ctx.client.user.clone();
     let mut keys = Vec::new();
     for index in shared.keyspace.db_shards(db) {
-        let shard = ctx.locks.shard_at(index)?;
+        let shard = ctx.guards.shard_at(index)?;
         let granted = shard
             .lock_meta_keys()
             .filter(|key| shard.lock_meta(key, now).is_some());

@@ -52,7 +52,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::client::Client;
-use crate::db::{KeyLocks, Shard};
+use crate::db::{Shard, ShardGuards};
 use crate::errors::{CommandResult, Error};
 use crate::protocol::Reply;
 use crate::server::Shared;
@@ -83,7 +83,7 @@ pub type BlockingHandler = fn(&mut Ctx, &[Bytes]) -> Result<Outcome, Error>;
 pub struct Ctx<'c, 'k> {
     pub shared: &'k Arc<Shared>,
     pub client: &'c mut Client,
-    pub locks: &'c mut KeyLocks<'k>,
+    pub guards: &'c mut ShardGuards<'k>,
     pub now: MonoTime,
     /// Inside `EVAL`: blocking commands (those a script may run) do not block.
     pub in_script: bool,
@@ -102,7 +102,7 @@ impl<'c, 'k> Ctx<'c, 'k> {
     /// key is one of the command's declared keys).
     pub fn shard(&mut self, key: &[u8]) -> Result<&mut Shard, Error> {
         let db = self.client.db;
-        self.locks.shard(db, key)
+        self.guards.shard(db, key)
     }
 
     /// Whether a blocking command may block: not inside a script, not inside `EXEC` (there it

@@ -27,7 +27,7 @@ use super::lists::{move_element, parse_end};
 use super::{Ctx, Outcome};
 use crate::db::list::{End, List};
 use crate::db::zset::ZSet;
-use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard};
+use crate::db::{KeyWaiter, Keyspace, Shard, ShardGuards};
 use crate::errors::Error;
 use crate::notify::{self, class};
 use crate::protocol::Reply;
@@ -199,9 +199,9 @@ impl Drop for Pending {
 /// Returns an item to where it was popped from. Runs outside any command, so it takes the
 /// shard itself; releasing it offers the item to the key's next waiter.
 fn push_back(keyspace: &Keyspace, db: usize, key: &Bytes, source: Source, item: Item) {
-    let mut locks = KeyLocks::new(keyspace);
+    let mut guards = ShardGuards::new(keyspace);
     let now = keyspace.now();
-    if let Ok(shard) = locks.shard(db, key) {
+    if let Ok(shard) = guards.shard(db, key) {
         source.put_back(shard, key, now, item);
     }
 }
@@ -422,13 +422,13 @@ fn finish_move(
     to: End,
     item: Bytes,
 ) -> Reply {
-    let mut locks = KeyLocks::new(keyspace);
+    let mut guards = ShardGuards::new(keyspace);
     let now = keyspace.now();
     let keys = [&source[..], &destination[..]];
-    if let Err(error) = locks.lock_keys(db, keys) {
+    if let Err(error) = guards.lock_keys(db, keys) {
         return error.into();
     }
-    let pushed = locks.shard(db, destination).and_then(|shard| {
+    let pushed = guards.shard(db, destination).and_then(|shard| {
         modify(shard, destination, now, true, |list: &mut List| {
             list.push(to, item.clone())
         })
@@ -436,7 +436,7 @@ fn finish_move(
     match pushed {
         Ok(_) => Reply::Bulk(item),
         Err(error) => {
-            if let Ok(shard) = locks.shard(db, source) {
+            if let Ok(shard) = guards.shard(db, source) {
                 let _ = modify(shard, source, now, true, |list: &mut List| {
                     list.push(from, item)
                 });
@@ -463,9 +463,9 @@ mod tests {
     use crate::clock::ManualClock;
 
     fn list_items(keyspace: &Keyspace, key: &[u8]) -> Vec<Bytes> {
-        let mut locks = KeyLocks::new(keyspace);
+        let mut guards = ShardGuards::new(keyspace);
         let now = keyspace.now();
-        let shard = locks.shard(0, key).unwrap();
+        let shard = guards.shard(0, key).unwrap();
         super::super::aggregate::read::<List>(shard, key, now)
             .unwrap()
             .map(|l| l.iter().cloned().collect())
@@ -509,8 +509,8 @@ mod tests {
         let (gone_sender, gone_receiver) = oneshot::channel();
         let (sender, mut receiver) = oneshot::channel();
         drop(gone_receiver);
-        let mut locks = KeyLocks::new(&keyspace);
-        let shard = locks.shard(0, b"q").unwrap();
+        let mut guards = ShardGuards::new(&keyspace);
+        let shard = guards.shard(0, b"q").unwrap();
         for sender in [gone_sender, sender] {
             let waiter = PopWaiter {
                 slot: Arc::new(Mutex::new(Some(sender))),
@@ -522,7 +522,7 @@ mod tests {
             list.push(End::Right, Bytes::from("x"))
         })
         .unwrap();
-        drop(locks);
+        drop(guards);
         assert_eq!(
             receiver.try_recv().unwrap(),
             (Bytes::from("q"), Item::Element(Bytes::from("x")), true)
@@ -615,8 +615,8 @@ mod zset_tests {
             .send((key.clone(), Item::Scored(Bytes::from("m"), 2.5), false))
             .unwrap();
         drop(pending);
-        let mut locks = KeyLocks::new(&keyspace);
-        let shard = locks.shard(0, b"z").unwrap();
+        let mut guards = ShardGuards::new(&keyspace);
+        let shard = guards.shard(0, b"z").unwrap();
         let zset = super::super::aggregate::read::<ZSet>(shard, b"z", MonoTime::default())
             .unwrap()
             .unwrap();

@@ -33,7 +33,7 @@ pub(super) fn keys(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let mut found = Vec::new();
     for index in ctx.shared.keyspace.db_shards(ctx.db()) {
-        let shard = ctx.locks.shard_at(index)?;
+        let shard = ctx.guards.shard_at(index)?;
         found.extend(
             shard
                 .iter_live(now)
@@ -51,7 +51,7 @@ pub(super) fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let shards = ctx.shared.keyspace.db_shards(ctx.db());
     let mut sizes = Vec::with_capacity(shards.len());
     for index in shards.clone() {
-        sizes.push(ctx.locks.shard_at(index)?.len());
+        sizes.push(ctx.guards.shard_at(index)?.len());
     }
     let total: usize = sizes.iter().sum();
     if total == 0 {
@@ -63,14 +63,14 @@ pub(super) fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
             pick -= size;
             continue;
         }
-        if let Some(key) = ctx.locks.shard_at(index)?.random_key(now) {
+        if let Some(key) = ctx.guards.shard_at(index)?.random_key(now) {
             return Ok(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
         break;
     }
     // The chosen shard held only expired keys: fall back to the first live key anywhere.
     for index in ctx.shared.keyspace.db_shards(ctx.db()) {
-        if let Some((key, _)) = ctx.locks.shard_at(index)?.iter_live(now).next() {
+        if let Some((key, _)) = ctx.guards.shard_at(index)?.iter_live(now).next() {
             return Ok(Reply::Bulk(Bytes::copy_from_slice(key)));
         }
     }
@@ -184,7 +184,7 @@ pub(super) fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             }
             _ => {
                 let mut keys: Vec<(u64, Bytes)> = ctx
-                    .locks
+                    .guards
                     .shard_at(global)?
                     .iter_live(now)
                     .map(|(key, _)| (layout.position_of(key), Bytes::copy_from_slice(key)))
@@ -198,7 +198,7 @@ pub(super) fn scan(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
                 })
             }
         };
-        let live = ctx.locks.shard_at(global)?;
+        let live = ctx.guards.shard_at(global)?;
         let mut at = snapshot
             .keys
             .partition_point(|(position, _)| *position < from);

@@ -22,7 +22,7 @@ pub(super) fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
     let now = ctx.now;
     let mut count = 0;
     for index in ctx.shared.keyspace.db_shards(db) {
-        count += ctx.locks.shard_at(index)?.iter_live(now).count();
+        count += ctx.guards.shard_at(index)?.iter_live(now).count();
     }
     Ok(Reply::Integer(count as i64))
 }
@@ -38,7 +38,7 @@ pub(super) fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     check_flush_args(args)?;
     let db = ctx.db();
     for index in ctx.shared.keyspace.db_shards(db) {
-        ctx.locks.shard_at(index)?.clear();
+        ctx.guards.shard_at(index)?.clear();
     }
     Ok(Reply::OK)
 }
@@ -46,7 +46,7 @@ pub(super) fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 pub(super) fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     check_flush_args(args)?;
     for index in 0..ctx.shared.keyspace.shard_count() {
-        ctx.locks.shard_at(index)?.clear();
+        ctx.guards.shard_at(index)?.clear();
     }
     Ok(Reply::OK)
 }
@@ -358,7 +358,7 @@ pub(super) fn memory(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let key = &args[2];
     let now = ctx.now;
     let db = ctx.db();
-    let shard = ctx.locks.shard(db, key)?;
+    let shard = ctx.guards.shard(db, key)?;
     Ok(shard.get(key, now).map_or(Reply::Nil, |entry| {
         Reply::Integer((KEY_OVERHEAD + key.len() + entry.value.heap_size()) as i64)
     }))

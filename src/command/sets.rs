@@ -338,7 +338,7 @@ pub(super) fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         }
     }
     let db = ctx.db();
-    ctx.locks.lock_keys(db, keys.iter().map(|k| &k[..]))?;
+    ctx.guards.lock_keys(db, keys.iter().map(|k| &k[..]))?;
     Ok(Reply::Integer(intersection(ctx, keys, limit)?.len() as i64))
 }
 

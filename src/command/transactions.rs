@@ -9,7 +9,7 @@
 //!
 //! `EXEC` is atomic with respect to other clients: it locks the shards of every queued
 //! command's keys and of every watched key up front, in ascending order (the one lock order,
-//! see [`crate::db::locks`]), then runs the commands one by one with those locks held. A queued
+//! see [`crate::db::guards`]), then runs the commands one by one with those locks held. A queued
 //! command that names no keys but reads or writes the keyspace as a whole (`FLUSHALL`,
 //! `DBSIZE`, …) makes `EXEC` lock every shard. Blocking commands do not block inside a
 //! transaction: they reply as if their timeout had passed.
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use super::spec::{self, flags, internal};
 use super::{CommandSpec, Ctx};
 use crate::client::Client;
-use crate::db::KeyLocks;
+use crate::db::ShardGuards;
 use crate::errors::{CommandResult, Error};
 use crate::protocol::Reply;
 use crate::server::Shared;
@@ -149,13 +149,13 @@ fn lock_for_exec(ctx: &mut Ctx, queued: &[Vec<Bytes>]) -> Result<(), Error> {
             let positions = spec.key_positions(args);
             indexes.extend(positions.map(|i| keyspace.shard_index(db, &args[i])));
         } else if spec.has(flags::WRITE | flags::READONLY) {
-            return ctx.locks.lock_all();
+            return ctx.guards.lock_all();
         }
     }
     indexes.sort_unstable();
     indexes.dedup();
     for index in indexes {
-        ctx.locks.shard_at(index)?;
+        ctx.guards.shard_at(index)?;
     }
     Ok(())
 }
@@ -165,7 +165,7 @@ fn lock_for_exec(ctx: &mut Ctx, queued: &[Vec<Bytes>]) -> Result<(), Error> {
 fn watches_intact(ctx: &mut Ctx) -> Result<bool, Error> {
     let now = ctx.now;
     for watched in &ctx.client.watched {
-        let shard = ctx.locks.shard(watched.db, &watched.key)?;
+        let shard = ctx.guards.shard(watched.db, &watched.key)?;
         shard.get(&watched.key, now);
         if shard.watch_version(&watched.key) != watched.version {
             return Ok(false);
@@ -210,16 +210,16 @@ pub(super) fn unwatch(ctx: &mut Ctx, _args: &[Bytes]) -> CommandResult {
 /// Forgets the client's watched keys, through the command's locks.
 fn unwatch_all(ctx: &mut Ctx) -> Result<(), Error> {
     let watched = std::mem::take(&mut ctx.client.watched);
-    release_watches(ctx.locks, watched)
+    release_watches(ctx.guards, watched)
 }
 
 /// Ends the watches in `watched`, locking their shards in ascending order (those already held
 /// stay held).
-fn release_watches(locks: &mut KeyLocks, mut watched: Vec<WatchedKey>) -> Result<(), Error> {
-    let keyspace = locks.keyspace();
+fn release_watches(guards: &mut ShardGuards, mut watched: Vec<WatchedKey>) -> Result<(), Error> {
+    let keyspace = guards.keyspace();
     watched.sort_by_key(|w| keyspace.shard_index(w.db, &w.key));
     for w in watched {
-        locks.shard(w.db, &w.key)?.unwatch(&w.key);
+        guards.shard(w.db, &w.key)?.unwatch(&w.key);
     }
     Ok(())
 }
@@ -237,6 +237,6 @@ pub fn forget(shared: &Shared, client: &mut Client) {
     if watched.is_empty() {
         return;
     }
-    let mut locks = KeyLocks::new(&shared.keyspace);
-    let _ = release_watches(&mut locks, watched);
+    let mut guards = ShardGuards::new(&shared.keyspace);
+    let _ = release_watches(&mut guards, watched);
 }

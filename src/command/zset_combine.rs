@@ -229,7 +229,7 @@ fn reply(result: &ZSet, with_scores: bool, resp3: bool) -> Reply {
 fn combine(ctx: &mut Ctx, args: &[Bytes], operation: Operation, name: &str) -> CommandResult {
     let keys = input_keys(args, 1, name)?;
     let db = ctx.db();
-    ctx.locks.lock_keys(db, keys.iter().map(|k| &k[..]))?;
+    ctx.guards.lock_keys(db, keys.iter().map(|k| &k[..]))?;
     let inputs = read_inputs(ctx, keys)?;
     let request = parse_options(keys, &args[2 + keys.len()..], operation, false, false)?;
     let result = compute(inputs, &request, operation);
@@ -241,7 +241,7 @@ fn combine_store(ctx: &mut Ctx, args: &[Bytes], operation: Operation, name: &str
     let keys = input_keys(args, 2, name)?;
     let db = ctx.db();
     let all = std::iter::once(&args[1]).chain(keys).map(|k| &k[..]);
-    ctx.locks.lock_keys(db, all)?;
+    ctx.guards.lock_keys(db, all)?;
     let inputs = read_inputs(ctx, keys)?;
     let request = parse_options(keys, &args[3 + keys.len()..], operation, true, false)?;
     let result = compute(inputs, &request, operation);
@@ -278,7 +278,7 @@ pub(super) fn zdiffstore(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 pub(super) fn zintercard(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let keys = input_keys(args, 1, "zintercard")?;
     let db = ctx.db();
-    ctx.locks.lock_keys(db, keys.iter().map(|k| &k[..]))?;
+    ctx.guards.lock_keys(db, keys.iter().map(|k| &k[..]))?;
     let inputs = read_inputs(ctx, keys)?;
     let request = parse_options(keys, &args[2 + keys.len()..], Operation::Inter, false, true)?;
     let count = compute(inputs, &request, Operation::Inter).len();

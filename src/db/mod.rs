@@ -2,7 +2,7 @@
 //!
 //! A shard is a `parking_lot` mutex over a [`Shard`], not a tokio one, because no `.await`
 //! happens while it is held and the critical sections are tiny. Shards are taken only through a
-//! [`KeyLocks`] set, which enforces the one lock order of the server (see [`locks`]).
+//! [`ShardGuards`] set, which enforces the one lock order of the server (see [`locks`]).
 //!
 //! A shard stores each key as one [`node`] allocation. Values ([`entry`]) are strings (short
 //! ones inline, [`string`]) or one of the aggregates: [`list`], hashes and sets as a
@@ -12,9 +12,9 @@
 pub mod dict;
 pub mod entry;
 pub mod expiry;
+pub mod guards;
 pub mod list;
 pub mod lock_meta;
-pub mod locks;
 pub mod node;
 pub mod ranktree;
 pub mod shard;
@@ -30,8 +30,8 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 pub use entry::{Entry, Value, NO_DEADLINE};
+pub use guards::ShardGuards;
 pub use lock_meta::LockMeta;
-pub use locks::KeyLocks;
 pub use shard::{ExpiryWalk, KeyWaiter, Shard};
 pub use string::Str;
 

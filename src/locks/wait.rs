@@ -41,7 +41,7 @@ use tokio::time::Instant;
 
 use super::grant::{acquire_in_turn, try_acquire, undo_grant};
 use super::{AcquireRequest, Acquired, FencingSequence, Grant};
-use crate::db::{KeyLocks, KeyWaiter, Keyspace, Shard, NO_DEADLINE};
+use crate::db::{KeyWaiter, Keyspace, Shard, ShardGuards, NO_DEADLINE};
 use crate::errors::Error;
 
 /// The longest single sleep of a waiting client (a holder's deadline further off is slept
@@ -149,8 +149,8 @@ impl LockWait {
     /// the lock is released. A change `f` makes (a grant, a grant taken back) is noted for the
     /// append-only file, which logs it before the shard is released.
     fn with_shard<R>(&self, f: impl FnOnce(&mut Shard, MonoTime) -> R) -> Result<R, Error> {
-        let mut locks = KeyLocks::new(&self.keyspace);
-        let shard = locks.shard(self.db, &self.key)?;
+        let mut guards = ShardGuards::new(&self.keyspace);
+        let shard = guards.shard(self.db, &self.key)?;
         let now = self.keyspace.now();
         let before = shard.changes();
         let result = f(shard, now);

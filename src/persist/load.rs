@@ -27,7 +27,7 @@ use super::encode::{LOCK_RESTORE, LOCK_SEQUENCE};
 use super::manifest::{Layout, Manifest};
 use crate::client::{Client, ClientInfo};
 use crate::command::{self, Outcome};
-use crate::db::{KeyLocks, LockMeta, Str, Value, NO_DEADLINE};
+use crate::db::{LockMeta, ShardGuards, Str, Value, NO_DEADLINE};
 use crate::protocol::Reply;
 use crate::server::Shared;
 
@@ -260,8 +260,8 @@ impl<'s> Replay<'s> {
             (b"SET", 5) if is_pxat(&argv[3]) => self.set(&argv[1], &argv[2], Some(&argv[4])),
             (b"PEXPIREAT", 3) => {
                 let deadline = self.deadline(&argv[2])?;
-                let mut locks = KeyLocks::new(&self.shared.keyspace);
-                let shard = locks
+                let mut guards = ShardGuards::new(&self.shared.keyspace);
+                let shard = guards
                     .shard(self.client.db, &argv[1])
                     .map_err(|e| e.0.to_string())?;
                 shard.set_deadline(&argv[1], deadline, REPLAY_NOW);
@@ -282,8 +282,8 @@ impl<'s> Replay<'s> {
             Some(pxat) => self.deadline(pxat)?,
             None => NO_DEADLINE,
         };
-        let mut locks = KeyLocks::new(&self.shared.keyspace);
-        let shard = locks
+        let mut guards = ShardGuards::new(&self.shared.keyspace);
+        let shard = guards
             .shard(self.client.db, key)
             .map_err(|e| e.0.to_string())?;
         shard.insert(key, Value::Str(Str::from(value)), deadline, REPLAY_NOW);
@@ -307,8 +307,8 @@ impl<'s> Replay<'s> {
             holds: number(holds)?.max(1),
         };
         self.shared.fencing.raise_to(meta.fencing);
-        let mut locks = KeyLocks::new(&self.shared.keyspace);
-        let shard = locks
+        let mut guards = ShardGuards::new(&self.shared.keyspace);
+        let shard = guards
             .shard(self.client.db, key)
             .map_err(|e| e.0.to_string())?;
         shard.insert(key, Value::Str(Str::from(token)), deadline, REPLAY_NOW);

@@ -42,7 +42,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::Notify;
 
 use crate::config::Config;
-use crate::db::{Journal, KeyLocks, Keyspace, Shard};
+use crate::db::{Journal, Keyspace, Shard, ShardGuards};
 use crate::errors::Error;
 use crate::server::Shared;
 use deadline::ClockPair;
@@ -287,9 +287,9 @@ impl Aof {
     /// shard is free again (the client that served the waiter logs the change before releasing
     /// the shard).
     pub fn end_after_key(&self, keyspace: &Keyspace, db: usize, key: &[u8]) -> u64 {
-        let mut locks = KeyLocks::new(keyspace);
-        let _ = locks.shard(db, key);
-        drop(locks);
+        let mut guards = ShardGuards::new(keyspace);
+        let _ = guards.shard(db, key);
+        drop(guards);
         self.appended()
     }
 
@@ -505,8 +505,8 @@ impl Aof {
         let layout = &self.layout;
         fs::create_dir_all(&layout.dir)?;
         let keyspace = &shared.keyspace;
-        let mut locks = KeyLocks::new(keyspace);
-        locks
+        let mut guards = ShardGuards::new(keyspace);
+        guards
             .lock_all()
             .map_err(|error| io::Error::other(error.0.to_string()))?;
         // What was appended before this moment belongs in the old files.
@@ -515,7 +515,7 @@ impl Aof {
             self.sync_written()?;
         }
         let clocks = ClockPair::read(&*keyspace.clock);
-        let base = dump(&mut locks, keyspace, clocks, shared.fencing.last());
+        let base = dump(&mut guards, keyspace, clocks, shared.fencing.last());
         let mut manifest = self.manifest.lock();
         let old = match layout.read_manifest() {
             Ok(Some(on_disk)) if on_disk.last_seq() > manifest.last_seq() => on_disk,
@@ -545,7 +545,7 @@ impl Aof {
             self.on.store(true, Ordering::Release);
         }
         drop(manifest);
-        drop(locks);
+        drop(guards);
         for part in old.parts().filter(|part| !next.parts().any(|p| p == *part)) {
             let _ = fs::remove_file(layout.path(&part.name));
         }
@@ -699,7 +699,12 @@ fn strerror(error: &io::Error) -> String {
 
 /// The whole keyspace as commands (the content of a base file), with every shard held by
 /// `locks`: the fencing sequence first, then each database's keys after its `SELECT`.
-pub fn dump(locks: &mut KeyLocks, keyspace: &Keyspace, clocks: ClockPair, fencing: u64) -> Vec<u8> {
+pub fn dump(
+    guards: &mut ShardGuards,
+    keyspace: &Keyspace,
+    clocks: ClockPair,
+    fencing: u64,
+) -> Vec<u8> {
     let mut out = Vec::new();
     encode::command(
         &mut out,
@@ -712,7 +717,7 @@ pub fn dump(locks: &mut KeyLocks, keyspace: &Keyspace, clocks: ClockPair, fencin
     for db in 0..keyspace.databases() {
         let mut selected = false;
         for index in keyspace.db_shards(db) {
-            let Ok(shard) = locks.shard_at(index) else {
+            let Ok(shard) = guards.shard_at(index) else {
                 continue;
             };
             for (key, entry) in shard.iter_live(clocks.now) {
@@ -761,12 +766,12 @@ pub fn reload_from(shared: &Arc<Shared>, bytes: &[u8]) -> io::Result<()> {
 /// The whole keyspace as log commands (`DEBUG RELOAD` replays them).
 pub fn snapshot(shared: &Arc<Shared>) -> io::Result<Vec<u8>> {
     let keyspace = &shared.keyspace;
-    let mut locks = KeyLocks::new(keyspace);
-    locks
+    let mut guards = ShardGuards::new(keyspace);
+    guards
         .lock_all()
         .map_err(|error| io::Error::other(error.0.to_string()))?;
     let clocks = ClockPair::read(&*keyspace.clock);
-    Ok(dump(&mut locks, keyspace, clocks, shared.fencing.last()))
+    Ok(dump(&mut guards, keyspace, clocks, shared.fencing.last()))
 }
 
 /// Empties the keyspace and loads the log's files again: `DEBUG LOADAOF`.
@@ -781,9 +786,9 @@ pub fn reload_files(shared: &Arc<Shared>) -> io::Result<()> {
 }
 
 fn clear_keyspace(shared: &Arc<Shared>) -> io::Result<()> {
-    let mut locks = KeyLocks::new(&shared.keyspace);
+    let mut guards = ShardGuards::new(&shared.keyspace);
     for index in 0..shared.keyspace.shard_count() {
-        locks
+        guards
             .shard_at(index)
             .map_err(|error| io::Error::other(error.0.to_string()))?
             .clear();

@@ -51,7 +51,7 @@ pub fn record(
     expired: &[(usize, usize)],
 ) {
     let shards_per_db = ctx.shared.keyspace.shards_per_db();
-    for (index, key) in ctx.locks.expired_since(expired) {
+    for (index, key) in ctx.guards.expired_since(expired) {
         ctx.effects.push(Effect {
             db: index / shards_per_db,
             argv: vec![Bytes::from_static(b"DEL"), key],

@@ -11,7 +11,7 @@ use crate::command::{self, Caller, Ctx};
 use crate::errors::Error;
 use crate::protocol::Reply;
 
-/// A script's access to the command table: the command's `Ctx` (its `KeyLocks` hold the
+/// A script's access to the command table: the command's `Ctx` (its `ShardGuards` hold the
 /// script's shards) plus what the script was called with.
 pub struct ScriptCall<'s, 'c, 'k> {
     pub ctx: &'s mut Ctx<'c, 'k>,

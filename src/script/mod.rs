@@ -10,8 +10,8 @@
 //! even in a build without Lua.
 //!
 //! **Atomicity and the lock order.** A script's effects are all-or-nothing visible to other
-//! clients because its shards stay locked for its whole run, through the one [`KeyLocks`] of
-//! its command (the lock order is in `db/locks.rs`):
+//! clients because its shards stay locked for its whole run, through the one [`ShardGuards`] of
+//! its command (the lock order is in `db/guards.rs`):
 //! - a script that declares keys (`numkeys > 0`) locks the shards of its `KEYS` up front, in
 //!   ascending order, like any multi-key command; it should touch only those keys. Touching
 //!   another key still works (its shard is locked on the spot: waiting when it lies above every
@@ -22,7 +22,7 @@
 //!   alone, as every script does in Redis.
 //!
 //! **Limits.** Past `--lua-time-limit` a Lua script marks the keyspace busy: other commands get
-//! `BUSY` and waits for its shards give up (see `db/locks.rs`), and `SCRIPT KILL` stops it unless
+//! `BUSY` and waits for its shards give up (see `db/guards.rs`), and `SCRIPT KILL` stops it unless
 //! it already wrote. Each VM has a memory limit.
 
 pub mod call;
@@ -306,7 +306,7 @@ pub fn run(ctx: &mut Ctx, invocation: &Invocation) -> CommandResult {
     // The shards of the declared keys are already held: `EVAL`'s key spec is its `numkeys`,
     // so the dispatcher locked them with the command.
     if invocation.keys.is_empty() {
-        ctx.locks.lock_all()?;
+        ctx.guards.lock_all()?;
     }
     let db = ctx.client.db;
     let was_in_script = std::mem::replace(&mut ctx.in_script, true);

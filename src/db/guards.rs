@@ -1,13 +1,13 @@
 //! The lock order of the keyspace, enforced in one place.
 //!
-//! **The rule:** a thread holds shard mutexes only through a [`KeyLocks`] set, and takes them
+//! **The rule:** a thread holds shard mutexes only through a [`ShardGuards`] set, and takes them
 //! in ascending global shard index (database, then shard). A command locks the shards of all
 //! its keys up front, sorted, so two multi-key commands can never wait on each other in a
 //! cycle. A script locks the shards of its declared `KEYS` the same way and keeps them for its
 //! whole run, so its effects are atomic; when it touches a key it did not declare, a shard
 //! above every held one is simply locked (still ascending), and one below is only *tried*
 //! (`try_lock`, retried for a bounded time) because blocking there could close a cycle.
-//! Nothing ever awaits while a `KeyLocks` holds a shard.
+//! Nothing ever awaits while a `ShardGuards` holds a shard.
 //!
 //! A script may hold shards for a long time (up to the script time limit and beyond, until
 //! `SCRIPT KILL`). So an in-order wait is taken in slices: between slices it checks whether a
@@ -28,16 +28,16 @@ const OUT_OF_ORDER_PATIENCE: Duration = Duration::from_millis(500);
 const BUSY_CHECK_SLICE: Duration = Duration::from_millis(10);
 
 /// Shards currently held by one command or script, sorted by global index.
-pub struct KeyLocks<'k> {
+pub struct ShardGuards<'k> {
     keyspace: &'k Keyspace,
     /// Inline for the usual one or two shards: no allocation per command. Each with the
     /// shard's change count when it was locked.
     held: SmallVec<[(usize, MutexGuard<'k, Shard>, u64); 2]>,
 }
 
-impl<'k> KeyLocks<'k> {
+impl<'k> ShardGuards<'k> {
     pub fn new(keyspace: &'k Keyspace) -> Self {
-        KeyLocks {
+        ShardGuards {
             keyspace,
             held: SmallVec::new(),
         }
@@ -96,7 +96,7 @@ impl<'k> KeyLocks<'k> {
             .sum()
     }
 
-    /// Where each held shard's list of expired keys ends now, for [`KeyLocks::expired_since`].
+    /// Where each held shard's list of expired keys ends now, for [`ShardGuards::expired_since`].
     pub fn expired_marks(&self) -> SmallVec<[(usize, usize); 2]> {
         self.held
             .iter()
@@ -186,7 +186,7 @@ impl<'k> KeyLocks<'k> {
     }
 }
 
-impl Drop for KeyLocks<'_> {
+impl Drop for ShardGuards<'_> {
     fn drop(&mut self) {
         self.release_all();
     }
