@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 
-use super::strings::{read_string, Condition};
+use super::strings::Condition;
 use super::{args::is, Ctx};
+use crate::db::read_string;
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;

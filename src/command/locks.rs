@@ -20,8 +20,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::args::{self, is};
-use super::strings::{deadline_from, read_string, TtlUnit};
+use super::strings::{deadline_from, TtlUnit};
 use super::{Ctx, Outcome};
+use crate::db::read_string;
 use crate::db::{Str, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::glob;

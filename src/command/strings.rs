@@ -7,26 +7,10 @@ use bytes::Bytes;
 use super::args::{self, is};
 use super::compare::{digest_of, parse_digest};
 use super::Ctx;
-use crate::db::{Shard, Str, Value, NO_DEADLINE};
+use crate::db::{read_string, Shard, Str, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
 use crate::notify::{self, class};
 use crate::protocol::Reply;
-
-/// The string value of `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
-pub fn read_string<'s>(
-    shard: &'s mut Shard,
-    key: &[u8],
-    now: MonoTime,
-) -> Result<Option<&'s Str>, Error> {
-    match shard.get(key, now) {
-        None => Ok(None),
-        Some(entry) => match &entry.value {
-            Value::Str(bytes) => Ok(Some(bytes)),
-            #[allow(unreachable_patterns)]
-            _ => Err(errors::WRONGTYPE),
-        },
-    }
-}
 
 /// What `SET` does to the TTL.
 #[derive(Clone, Copy, Debug, PartialEq)]

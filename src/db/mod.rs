@@ -33,7 +33,7 @@ pub use entry::{Entry, Value, NO_DEADLINE};
 pub use guards::ShardGuards;
 pub use lock_meta::LockMeta;
 pub use shard::{ExpiryWalk, KeyWaiter, Shard};
-pub use string::Str;
+pub use string::{read_string, Str};
 
 use crate::clock::{MonoTime, SharedClock};
 

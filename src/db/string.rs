@@ -128,6 +128,22 @@ impl fmt::Debug for Str {
     }
 }
 
+/// The string value of `key`: `Ok(None)` when absent, `WRONGTYPE` for another type.
+pub fn read_string<'s>(
+    shard: &'s mut super::Shard,
+    key: &[u8],
+    now: crate::clock::MonoTime,
+) -> Result<Option<&'s Str>, crate::errors::Error> {
+    match shard.get(key, now) {
+        None => Ok(None),
+        Some(entry) => match &entry.value {
+            super::Value::Str(bytes) => Ok(Some(bytes)),
+            #[allow(unreachable_patterns)]
+            _ => Err(crate::errors::WRONGTYPE),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use crate::clock::MonoTime;
 use bytes::Bytes;
 
 use super::FencingSequence;
-use crate::command::strings::read_string;
+use crate::db::read_string;
 use crate::db::{LockMeta, Shard, Str, Value};
 use crate::errors::{self, Error};
 

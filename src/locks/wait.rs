@@ -371,7 +371,7 @@ mod tests {
 
         fn holder(&self) -> Option<Bytes> {
             self.with_shard(|shard, now| {
-                crate::command::strings::read_string(shard, b"k", now)
+                crate::db::read_string(shard, b"k", now)
                     .unwrap()
                     .map(crate::db::Str::to_bytes)
             })
