@@ -18,7 +18,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::command::Ctx;
 use crate::errors::Error;
 use crate::pubsub::PubSub;
 
@@ -179,43 +178,6 @@ impl Notifier {
         for key in keys {
             self.event(class::EXPIRED, "expired", key, db);
         }
-    }
-}
-
-/// Reports event `event` of `event_class` on `key` in the command's database. Cheap when
-/// notifications are off. Keys the command's shard expired on the way (a `SET` over a lapsed
-/// lock) are announced first, so `expired` comes before the event, as in Redis.
-pub fn key_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
-    let notifier = &ctx.shared.notify;
-    if notifier.flags() & event_class == 0 {
-        return;
-    }
-    let db = ctx.db();
-    if notifier.enabled(class::EXPIRED) {
-        if let Ok(shard) = ctx.guards.shard(db, key) {
-            if shard.has_expired_keys() {
-                notifier.expired(db, &shard.take_expired_keys());
-            }
-        }
-    }
-    notifier.event(event_class, event, key, db);
-}
-
-/// Reports a change made by a list, hash, set or sorted-set command: its event, then `del`
-/// when the change emptied the key (the keyspace never keeps an empty aggregate), in the order
-/// Redis publishes them.
-pub fn aggregate_event(ctx: &mut Ctx, event_class: u32, event: &str, key: &[u8]) {
-    if ctx.shared.notify.flags() & (event_class | class::GENERIC) == 0 {
-        return;
-    }
-    key_event(ctx, event_class, event, key);
-    let (db, now) = (ctx.db(), ctx.now);
-    let emptied = ctx
-        .guards
-        .shard(db, key)
-        .is_ok_and(|shard| !shard.contains(key, now));
-    if emptied {
-        key_event(ctx, class::GENERIC, "del", key);
     }
 }
 

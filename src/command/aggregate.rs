@@ -118,7 +118,7 @@ pub fn remove_members<K: Kind>(
         },
     )?;
     if removed.unwrap_or(0) > 0 {
-        crate::notify::aggregate_event(ctx, event_class, event, &args[1]);
+        ctx.notify_aggregate(event_class, event, &args[1]);
     }
     Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
@@ -152,9 +152,9 @@ pub fn store_reporting<K: Kind>(
     let existed = shard.contains(key, now);
     store(shard, key, value, now);
     if stored {
-        crate::notify::key_event(ctx, event_class, event, key);
+        ctx.notify(event_class, event, key);
     } else if existed {
-        crate::notify::key_event(ctx, crate::notify::class::GENERIC, "del", key);
+        ctx.notify(crate::notify::class::GENERIC, "del", key);
     }
     Ok(())
 }

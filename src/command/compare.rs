@@ -8,7 +8,7 @@ use super::strings::Condition;
 use super::{args::is, Ctx};
 use crate::db::read_string;
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// The digest of a value: XXH3-64, as `DIGEST` and `IFDEQ`/`IFDNE` use it.
@@ -41,7 +41,7 @@ fn delete_if(ctx: &mut Ctx, key: &[u8], condition: &Condition) -> CommandResult 
         return Ok(Reply::Integer(0));
     }
     shard.remove(key, now);
-    notify::key_event(ctx, class::GENERIC, "del", key);
+    ctx.notify(class::GENERIC, "del", key);
     Ok(Reply::Integer(1))
 }
 
@@ -55,7 +55,7 @@ pub(super) fn delex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             let now = ctx.now;
             let removed = ctx.shard(&args[1])?.remove(&args[1], now).is_some();
             if removed {
-                notify::key_event(ctx, class::GENERIC, "del", &args[1]);
+                ctx.notify(class::GENERIC, "del", &args[1]);
             }
             return Ok(Reply::Integer(removed as i64));
         }

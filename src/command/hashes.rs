@@ -8,7 +8,7 @@ use super::args;
 use super::Ctx;
 use crate::db::dict::Hash;
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// Stores the field/value pairs of `args[2..]`; the number of new fields.
@@ -29,7 +29,7 @@ fn set_pairs(ctx: &mut Ctx, args: &[Bytes], name: &str) -> Result<usize, Error> 
                 .count()
         },
     )?;
-    notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
+    ctx.notify_aggregate(class::HASH, "hset", &args[1]);
     Ok(added.unwrap_or(0))
 }
 
@@ -59,7 +59,7 @@ pub(super) fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     )?;
     let added = added.unwrap_or(false);
     if added {
-        notify::aggregate_event(ctx, class::HASH, "hset", &args[1]);
+        ctx.notify_aggregate(class::HASH, "hset", &args[1]);
     }
     Ok(Reply::Integer(added as i64))
 }
@@ -121,7 +121,7 @@ pub(super) fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
     )?;
     let updated = updated.unwrap_or(Ok(0))?;
-    notify::aggregate_event(ctx, class::HASH, "hincrby", &args[1]);
+    ctx.notify_aggregate(class::HASH, "hincrby", &args[1]);
     Ok(Reply::Integer(updated))
 }
 
@@ -170,7 +170,7 @@ pub(super) fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
     )?;
     let updated = updated.unwrap_or(Ok(Bytes::new()))?;
-    notify::aggregate_event(ctx, class::HASH, "hincrbyfloat", &args[1]);
+    ctx.notify_aggregate(class::HASH, "hincrbyfloat", &args[1]);
     Ok(Reply::Bulk(updated))
 }
 

@@ -10,7 +10,7 @@ use super::strings::{expire_deadline, TtlUnit};
 use super::Ctx;
 use crate::db::{Entry, Shard, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 pub(super) fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
@@ -19,7 +19,7 @@ pub(super) fn del(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     for key in &args[1..] {
         if ctx.shard(key)?.remove(key, now).is_some() {
             removed += 1;
-            notify::key_event(ctx, class::GENERIC, "del", key);
+            ctx.notify(class::GENERIC, "del", key);
         }
     }
     Ok(Reply::Integer(removed))
@@ -102,7 +102,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], unit: TtlUnit, name: &str) -> C
     }
     shard.set_deadline(&args[1], deadline, now);
     let event = if deadline > now { "expire" } else { "del" };
-    notify::key_event(ctx, class::GENERIC, event, &args[1]);
+    ctx.notify(class::GENERIC, event, &args[1]);
     Ok(Reply::Integer(1))
 }
 
@@ -148,7 +148,7 @@ pub(super) fn persist(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let had_ttl = shard.get(&args[1], now).is_some_and(|e| e.has_deadline());
     if had_ttl {
         shard.set_deadline(&args[1], NO_DEADLINE, now);
-        notify::key_event(ctx, class::GENERIC, "persist", &args[1]);
+        ctx.notify(class::GENERIC, "persist", &args[1]);
     }
     Ok(Reply::Integer(had_ttl as i64))
 }

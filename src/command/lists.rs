@@ -9,7 +9,7 @@ use super::args::{self, is};
 use super::Ctx;
 use crate::db::list::{End, List};
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// `LEFT` or `RIGHT`, any case.
@@ -35,7 +35,7 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, only_existing: bool) -> Command
         list.len()
     })?;
     if len.is_some() {
-        notify::aggregate_event(ctx, class::LIST, push_event(end), &args[1]);
+        ctx.notify_aggregate(class::LIST, push_event(end), &args[1]);
     }
     Ok(Reply::Integer(len.unwrap_or(0) as i64))
 }
@@ -91,7 +91,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> CommandResult {
             .collect::<Vec<_>>()
     })?;
     if popped.as_ref().is_some_and(|items| !items.is_empty()) {
-        notify::aggregate_event(ctx, class::LIST, pop_event(end), &args[1]);
+        ctx.notify_aggregate(class::LIST, pop_event(end), &args[1]);
     }
     Ok(match (popped, count) {
         (None, Some(_)) => Reply::NilArray,
@@ -160,7 +160,7 @@ pub(super) fn lset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         None => Err(errors::NO_SUCH_KEY),
         Some(false) => Err(Error::fixed("ERR index out of range")),
         Some(true) => {
-            notify::aggregate_event(ctx, class::LIST, "lset", &args[1]);
+            ctx.notify_aggregate(class::LIST, "lset", &args[1]);
             Ok(Reply::OK)
         }
     }
@@ -179,7 +179,7 @@ pub(super) fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         list.remove_equal(&args[3], limit, from)
     })?;
     if removed.unwrap_or(0) > 0 {
-        notify::aggregate_event(ctx, class::LIST, "lrem", &args[1]);
+        ctx.notify_aggregate(class::LIST, "lrem", &args[1]);
     }
     Ok(Reply::Integer(removed.unwrap_or(0) as i64))
 }
@@ -199,7 +199,7 @@ pub(super) fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
     )?;
     if trimmed.is_some() {
-        notify::aggregate_event(ctx, class::LIST, "ltrim", &args[1]);
+        ctx.notify_aggregate(class::LIST, "ltrim", &args[1]);
     }
     Ok(Reply::OK)
 }
@@ -306,7 +306,7 @@ pub(super) fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         list.len() as i64
     })?;
     if len.unwrap_or(0) > 0 {
-        notify::aggregate_event(ctx, class::LIST, "linsert", &args[1]);
+        ctx.notify_aggregate(class::LIST, "linsert", &args[1]);
     }
     Ok(Reply::Integer(len.unwrap_or(0)))
 }
@@ -339,8 +339,8 @@ pub fn move_element(
             |list: &mut List| list.push(to, item.clone()),
         )?;
         // Redis reports the push on the destination first, then the pop on the source.
-        notify::aggregate_event(ctx, class::LIST, push_event(to), destination);
-        notify::aggregate_event(ctx, class::LIST, pop_event(from), source);
+        ctx.notify_aggregate(class::LIST, push_event(to), destination);
+        ctx.notify_aggregate(class::LIST, pop_event(from), source);
     }
     Ok(item)
 }

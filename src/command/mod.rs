@@ -54,6 +54,7 @@ use bytes::Bytes;
 use crate::client::Client;
 use crate::db::{Shard, ShardGuards};
 use crate::errors::{CommandResult, Error};
+use crate::notify::class;
 use crate::protocol::Reply;
 use crate::server::Shared;
 
@@ -93,6 +94,43 @@ pub struct Ctx<'c, 'k> {
 }
 
 impl<'c, 'k> Ctx<'c, 'k> {
+    /// Reports event `event` of `event_class` on `key` in the command's database. Cheap when
+    /// notifications are off. Keys the command's shard expired on the way (a `SET` over a lapsed
+    /// lock) are announced first, so `expired` comes before the event, as in Redis.
+    pub fn notify(&mut self, event_class: u32, event: &str, key: &[u8]) {
+        let notifier = &self.shared.notify;
+        if notifier.flags() & event_class == 0 {
+            return;
+        }
+        let db = self.db();
+        if notifier.enabled(class::EXPIRED) {
+            if let Ok(shard) = self.guards.shard(db, key) {
+                if shard.has_expired_keys() {
+                    notifier.expired(db, &shard.take_expired_keys());
+                }
+            }
+        }
+        notifier.event(event_class, event, key, db);
+    }
+
+    /// Reports a change made by a list, hash, set or sorted-set command: its event, then `del`
+    /// when the change emptied the key (the keyspace never keeps an empty aggregate), in the order
+    /// Redis publishes them.
+    pub fn notify_aggregate(&mut self, event_class: u32, event: &str, key: &[u8]) {
+        if self.shared.notify.flags() & (event_class | class::GENERIC) == 0 {
+            return;
+        }
+        self.notify(event_class, event, key);
+        let (db, now) = (self.db(), self.now);
+        let emptied = self
+            .guards
+            .shard(db, key)
+            .is_ok_and(|shard| !shard.contains(key, now));
+        if emptied {
+            self.notify(class::GENERIC, "del", key);
+        }
+    }
+
     /// The client's selected database.
     pub fn db(&self) -> usize {
         self.client.db

@@ -29,7 +29,7 @@ use crate::db::list::{End, List};
 use crate::db::zset::ZSet;
 use crate::db::{KeyWaiter, Keyspace, Shard, ShardGuards};
 use crate::errors::Error;
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// Where a blocked pop takes from: an end of a list, or the lowest or highest of a sorted set.
@@ -325,7 +325,7 @@ fn blocking_pop(ctx: &mut Ctx, args: &[Bytes], source: Source) -> Result<Outcome
     for key in keys {
         if let Some(item) = source.take(ctx.shard(key)?, key, now)? {
             let (event_class, event) = source.event();
-            notify::aggregate_event(ctx, event_class, event, key);
+            ctx.notify_aggregate(event_class, event, key);
             return Ok(Outcome::Reply(popped_reply(key.clone(), item)));
         }
     }

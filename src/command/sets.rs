@@ -12,7 +12,7 @@ use super::args;
 use super::Ctx;
 use crate::db::dict::Set;
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// Sets of at most this many integers are kept sorted by Redis (`set-max-intset-entries`).
@@ -60,7 +60,7 @@ pub(super) fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
     )?;
     if added.unwrap_or(0) > 0 {
-        notify::aggregate_event(ctx, class::SET, "sadd", &args[1]);
+        ctx.notify_aggregate(class::SET, "sadd", &args[1]);
     }
     Ok(Reply::Integer(added.unwrap_or(0) as i64))
 }
@@ -133,7 +133,7 @@ pub(super) fn spop(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         },
     )?;
     if popped.as_ref().is_some_and(|members| !members.is_empty()) {
-        notify::aggregate_event(ctx, class::SET, "spop", &args[1]);
+        ctx.notify_aggregate(class::SET, "spop", &args[1]);
     }
     Ok(match (popped, count) {
         (None, None) => Reply::Nil,
@@ -185,7 +185,7 @@ pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     modify(ctx.shard(source)?, source, now, false, |set: &mut Set| {
         set.remove(member)
     })?;
-    notify::aggregate_event(ctx, class::SET, "srem", source);
+    ctx.notify_aggregate(class::SET, "srem", source);
     let added = modify(
         ctx.shard(destination)?,
         destination,
@@ -194,7 +194,7 @@ pub(super) fn smove(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
         |set: &mut Set| set.insert(member.clone(), ()).is_none(),
     )?;
     if added == Some(true) {
-        notify::aggregate_event(ctx, class::SET, "sadd", destination);
+        ctx.notify_aggregate(class::SET, "sadd", destination);
     }
     Ok(Reply::Integer(1))
 }

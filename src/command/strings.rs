@@ -9,7 +9,7 @@ use super::compare::{digest_of, parse_digest};
 use super::Ctx;
 use crate::db::{read_string, Shard, Str, Value, NO_DEADLINE};
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::Reply;
 
 /// What `SET` does to the TTL.
@@ -291,10 +291,10 @@ pub(super) fn setnx(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
 /// The keyspace notifications of a string stored by the `SET` family: `set`, then `expire`
 /// for a new TTL (`del` when that TTL had already passed).
 fn notify_set(ctx: &mut Ctx, key: &[u8], expiry: Expiry) {
-    notify::key_event(ctx, class::STRING, "set", key);
+    ctx.notify(class::STRING, "set", key);
     if let Expiry::At(deadline) = expiry {
         let event = if deadline > ctx.now { "expire" } else { "del" };
-        notify::key_event(ctx, class::GENERIC, event, key);
+        ctx.notify(class::GENERIC, event, key);
     }
 }
 
@@ -327,7 +327,7 @@ pub(super) fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     let value = read_string(shard, &args[1], now)?.map(Str::to_bytes);
     if value.is_some() {
         shard.remove(&args[1], now);
-        notify::key_event(ctx, class::GENERIC, "del", &args[1]);
+        ctx.notify(class::GENERIC, "del", &args[1]);
     }
     Ok(Reply::bulk_or_nil(value))
 }
@@ -356,7 +356,7 @@ pub(super) fn getex(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
             _ => Some("expire"),
         };
         if let Some(event) = event {
-            notify::key_event(ctx, class::GENERIC, event, &args[1]);
+            ctx.notify(class::GENERIC, event, &args[1]);
         }
     }
     Ok(Reply::bulk_or_nil(value))
@@ -384,7 +384,7 @@ pub(super) fn mset(ctx: &mut Ctx, args: &[Bytes]) -> CommandResult {
     for pair in args[1..].chunks(2) {
         ctx.shard(&pair[0])?
             .insert(&pair[0], Value::Str(Str::from(&pair[1])), NO_DEADLINE, now);
-        notify::key_event(ctx, class::STRING, "set", &pair[0]);
+        ctx.notify(class::STRING, "set", &pair[0]);
     }
     Ok(Reply::OK)
 }
@@ -454,7 +454,7 @@ fn add(ctx: &mut Ctx, key: &[u8], delta: i64) -> CommandResult {
             shard.insert(key, Value::Str(text), NO_DEADLINE, now);
         }
     }
-    notify::key_event(ctx, class::STRING, "incrby", key);
+    ctx.notify(class::STRING, "incrby", key);
     Ok(Reply::Integer(updated))
 }
 

@@ -10,7 +10,7 @@ use super::args::{self, is};
 use super::Ctx;
 use crate::db::zset::ZSet;
 use crate::errors::{self, CommandResult, Error};
-use crate::notify::{self, class};
+use crate::notify::class;
 use crate::protocol::reply::format_double;
 use crate::protocol::Reply;
 
@@ -148,7 +148,7 @@ fn apply_zadd(
     .unwrap_or_else(|| Ok(ZaddOutcome::default()))?;
     if outcome.added + outcome.updated > 0 {
         let event = if flags.incr { "zincr" } else { "zadd" };
-        notify::aggregate_event(ctx, class::ZSET, event, key);
+        ctx.notify_aggregate(class::ZSET, event, key);
     }
     Ok(if flags.incr {
         outcome.score.map_or(Reply::Nil, Reply::Double)
@@ -550,7 +550,7 @@ fn remove_selected(ctx: &mut Ctx, event: &str, key: &[u8], query: RangeQuery) ->
     })?
     .unwrap_or(0);
     if removed > 0 {
-        notify::aggregate_event(ctx, class::ZSET, event, key);
+        ctx.notify_aggregate(class::ZSET, event, key);
     }
     Ok(Reply::Integer(removed as i64))
 }
@@ -610,7 +610,7 @@ fn pop(ctx: &mut Ctx, args: &[Bytes], reverse: bool) -> CommandResult {
     .unwrap_or_default();
     if !popped.is_empty() {
         let event = if reverse { "zpopmax" } else { "zpopmin" };
-        notify::aggregate_event(ctx, class::ZSET, event, &args[1]);
+        ctx.notify_aggregate(class::ZSET, event, &args[1]);
     }
     Ok(members_reply(popped, true, resp3 && count.is_some()))
 }
