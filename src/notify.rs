@@ -6,8 +6,9 @@
 //! message `k` (flag `E`). Lock users watch `__keyevent@0__:expired` to learn that a lock
 //! lapsed.
 //!
-//! Command handlers report their events with [`key_event`] ([`aggregate_event`] for the list,
-//! hash, set and sorted-set commands, which also report `del` when they empty a key). Expiry happens inside the shards
+//! Command handlers report their events through their context (`Ctx::notify`, and
+//! `Ctx::notify_aggregate` for the list, hash, set and sorted-set commands, which also report
+//! `del` when they empty a key). Expiry happens inside the shards
 //! (lazily on access, or by the active expiry task): a shard records the keys it expired, and
 //! whoever releases the shard hands them to [`Notifier::expired`], so `expired` events are
 //! published after the shard lock is released and without any client touching the key.
