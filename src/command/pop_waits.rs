@@ -142,6 +142,9 @@ struct Pending {
     receiver: Option<oneshot::Receiver<Delivery>>,
     /// `DEBUG ADVANCE`'s moves of the clock, followed from the moment the pop queued.
     clock_moves: watch::Receiver<Duration>,
+    /// The clock's total move when the pop queued: moves after it count against the timeout,
+    /// even those made before the wait is first polled.
+    moved_when_queued: Duration,
     keyspace: Arc<Keyspace>,
     db: usize,
     source: Source,
@@ -152,7 +155,7 @@ impl Pending {
     /// the wait forward by as much as it moves the clock.
     async fn wait(&mut self, timeout: Option<Duration>) -> Option<Delivery> {
         let clock_moves = &mut self.clock_moves;
-        let mut moved = *clock_moves.borrow_and_update();
+        let mut moved = self.moved_when_queued;
         // `None`: no end (no timeout, or one too far off to be a point in time).
         let mut give_up_at = timeout.and_then(|limit| Instant::now().checked_add(limit));
         let receiver = self.receiver.as_mut()?;
@@ -298,6 +301,7 @@ fn decimal_exponent(text: &[u8]) -> Option<i64> {
 fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Error> {
     // Followed before the pop queues, so that no move of the clock is missed.
     let clock_moves = ctx.shared.keyspace.clock_moves();
+    let moved_when_queued = *clock_moves.borrow();
     let (sender, receiver) = oneshot::channel();
     let slot: Slot = Arc::new(Mutex::new(Some(sender)));
     for key in keys {
@@ -310,6 +314,7 @@ fn register(ctx: &mut Ctx, keys: &[Bytes], source: Source) -> Result<Pending, Er
     Ok(Pending {
         receiver: Some(receiver),
         clock_moves,
+        moved_when_queued,
         keyspace: ctx.shared.keyspace.clone(),
         db: ctx.db(),
         source,
@@ -488,6 +493,7 @@ mod tests {
         let pending = Pending {
             receiver: Some(receiver),
             clock_moves: keyspace.clock_moves(),
+            moved_when_queued: Duration::ZERO,
             keyspace: keyspace.clone(),
             db: 0,
             source,
@@ -607,6 +613,7 @@ mod zset_tests {
         let pending = Pending {
             receiver: Some(receiver),
             clock_moves: keyspace.clock_moves(),
+            moved_when_queued: Duration::ZERO,
             keyspace: keyspace.clone(),
             db: 0,
             source: Source::ZSet { highest: false },
@@ -621,5 +628,42 @@ mod zset_tests {
             .unwrap()
             .unwrap();
         assert_eq!(zset.score(b"m"), Some(2.5));
+    }
+}
+
+#[cfg(test)]
+mod advance_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    /// A `DEBUG ADVANCE` made after the pop queued but before its wait is first polled (the
+    /// client already shows as blocked) still counts against the timeout.
+    #[test]
+    fn a_move_before_the_first_poll_counts() {
+        let keyspace = Arc::new(Keyspace::new(1, 1, ManualClock::new()));
+        let clock_moves = keyspace.clock_moves();
+        let moved_when_queued = *clock_moves.borrow();
+        let (_sender, receiver) = oneshot::channel();
+        let mut pending = Pending {
+            receiver: Some(receiver),
+            clock_moves,
+            moved_when_queued,
+            keyspace: keyspace.clone(),
+            db: 0,
+            source: Source::List(End::Left),
+        };
+        keyspace.advance_clock(100_001);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let waited = runtime.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                pending.wait(Some(Duration::from_secs(100))),
+            )
+            .await
+        });
+        assert_eq!(waited.ok(), Some(None), "the timeout had passed");
     }
 }
