@@ -86,6 +86,9 @@ pub fn deadline_from(
     expire_deadline(ctx, value, unit, command)
 }
 
+/// A bound on the Unix time in milliseconds (2^45 ms is past the year 3000).
+const UNIX_MS_BOUND: i64 = 1 << 45;
+
 /// Converts an `EXPIRE`-family time to a monotonic deadline with Redis 7.0's overflow checks
 /// (in seconds, within `i64` once multiplied by 1000; relative times, within `i64` once the
 /// current Unix time in milliseconds is added). Zero and negative times are allowed: they give
@@ -102,11 +105,11 @@ pub fn expire_deadline(
         TtlUnit::Seconds | TtlUnit::UnixSeconds => value.checked_mul(1000).ok_or_else(invalid)?,
         TtlUnit::Millis | TtlUnit::UnixMillis => value,
     };
-    let unix_us = ctx.unix_us();
     match unit {
         TtlUnit::Seconds | TtlUnit::Millis => {
-            let unix_ms = (unix_us / 1000) as i64;
-            if millis > i64::MAX - unix_ms {
+            // Only a time within a Unix time of `i64::MAX` can overflow; the wall clock is read
+            // for those alone, not for every `SET … PX` and lock lease.
+            if millis > i64::MAX - UNIX_MS_BOUND && millis > i64::MAX - ctx.unix_ms() as i64 {
                 return Err(invalid());
             }
             Ok(match u64::try_from(millis) {
@@ -117,7 +120,7 @@ pub fn expire_deadline(
         TtlUnit::UnixSeconds | TtlUnit::UnixMillis => {
             // A time past the end of the clock saturates (a deadline that never comes in
             // practice); a time not after now is due.
-            let from_now_us = i128::from(millis) * 1000 - i128::from(unix_us);
+            let from_now_us = i128::from(millis) * 1000 - i128::from(ctx.unix_us());
             Ok(if from_now_us > 0 {
                 ctx.now
                     .after_micros(u64::try_from(from_now_us).unwrap_or(u64::MAX))
